@@ -26,9 +26,8 @@ def data_home():
 
 
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="CUDA is not available on this machine")
+    skip = pytest.mark.skipif(not torch.cuda.is_available(),
+                              reason="CUDA is not available on this machine")
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
