@@ -1,0 +1,13 @@
+"""skrec: scikit-learn-compatible recommender systems on PyTorch.
+
+Estimators fit on a scipy sparse user x item matrix (a row is one user's history) and
+offer ``predict``, ``recommend``, ``score`` and ``transform``; they compose with
+``Pipeline``, ``clone``, ``GridSearchCV`` and ``joblib``.
+"""
+
+from .base import BaseRecommender, TorchRecommender, all_estimators
+from .baseline import BaselineBiases
+
+__version__ = "0.1.0"
+
+__all__ = ["BaseRecommender", "TorchRecommender", "BaselineBiases", "all_estimators", "__version__"]

@@ -1,0 +1,168 @@
+"""Device resolution, seeded generators and the device-resident CSR every model uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..utils.validation import raise_invalid
+
+__all__ = ["resolve_device", "make_generator", "DeviceCSR"]
+
+
+def resolve_device(device="auto"):
+    """Resolve a ``device`` hyper-parameter into a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N"} or torch.device, default="auto"
+        ``"auto"`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        For an unknown device string, or CUDA asked for on a machine without it.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    elif isinstance(device, str):
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, ValueError):
+            raise_invalid("device", "'auto', 'cpu', 'cuda' or 'cuda:N'", device)
+    else:
+        raise_invalid("device", "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device", device, TypeError)
+    if dev.type not in ("cpu", "cuda"):
+        raise_invalid("device", "'auto', 'cpu', 'cuda' or 'cuda:N'", device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise_invalid("device", "'cpu' or 'auto' on this machine, where CUDA is not available", device)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise_invalid("device", f"a CUDA index below {torch.cuda.device_count()}", device)
+    return dev
+
+
+def make_generator(seed, device):
+    """A :class:`torch.Generator` on ``device`` seeded with ``seed``.
+
+    Parameters
+    ----------
+    seed : int
+        From :func:`skrec.utils.validation.check_random_seed`.
+    device : torch.device
+
+    Returns
+    -------
+    torch.Generator
+
+    Examples
+    --------
+    >>> g = make_generator(0, torch.device("cpu"))
+    >>> torch.randint(10, (3,), generator=g).tolist() == torch.randint(
+    ...     10, (3,), generator=make_generator(0, torch.device("cpu"))).tolist()
+    True
+    """
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(seed) % (2**63))
+    return gen
+
+
+@dataclass
+class DeviceCSR:
+    """A CSR matrix whose arrays live on a torch device.
+
+    The row pointer is also kept on the host, so that slicing contiguous rows needs no
+    device synchronisation.
+
+    Attributes
+    ----------
+    indptr : torch.Tensor of int64, shape (n_rows + 1,)
+    indices : torch.Tensor of int64, shape (nnz,)
+    values : torch.Tensor of float32, shape (nnz,)
+    shape : tuple of int
+    indptr_host : numpy.ndarray of int64
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[0, 2.0, 0], [1.0, 0, 3.0]]))
+    >>> D = DeviceCSR.from_scipy(X, torch.device("cpu"))
+    >>> D.to_dense().tolist()
+    [[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]]
+    >>> D.row_ids().tolist()
+    [0, 1, 1]
+    """
+
+    indptr: torch.Tensor
+    indices: torch.Tensor
+    values: torch.Tensor
+    shape: tuple
+    indptr_host: np.ndarray
+
+    @classmethod
+    def from_scipy(cls, X, device, dtype=torch.float32):
+        """Copy a canonical scipy CSR matrix to ``device`` (one transfer per array)."""
+        indptr = np.asarray(X.indptr, dtype=np.int64)
+        return cls(
+            indptr=torch.as_tensor(indptr, device=device),
+            indices=torch.as_tensor(np.asarray(X.indices, dtype=np.int64), device=device),
+            values=torch.as_tensor(np.asarray(X.data), dtype=dtype, device=device),
+            shape=tuple(X.shape),
+            indptr_host=indptr,
+        )
+
+    @property
+    def n_rows(self):
+        """Number of rows."""
+        return self.shape[0]
+
+    @property
+    def nnz(self):
+        """Number of stored entries."""
+        return int(self.indptr_host[-1] - self.indptr_host[0])
+
+    def slice_rows(self, start, stop):
+        """Rows ``start:stop`` as a new :class:`DeviceCSR` (views, no copy, no sync)."""
+        lo, hi = int(self.indptr_host[start]), int(self.indptr_host[stop])
+        host = self.indptr_host[start:stop + 1] - lo
+        return DeviceCSR(
+            indptr=self.indptr[start:stop + 1] - lo,
+            indices=self.indices[lo:hi],
+            values=self.values[lo:hi],
+            shape=(stop - start, self.shape[1]),
+            indptr_host=host,
+        )
+
+    def row_counts(self):
+        """Stored entries per row, ``[n_rows]`` int64 on the device."""
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def row_ids(self):
+        """Row index of every stored entry, ``[nnz]`` int64 on the device."""
+        return torch.repeat_interleave(
+            torch.arange(self.n_rows, device=self.indptr.device), self.row_counts(), output_size=self.nnz
+        )
+
+    def to_dense(self):
+        """Dense ``[n_rows, n_items]`` float tensor on the device."""
+        out = torch.zeros(self.shape, dtype=self.values.dtype, device=self.values.device)
+        out[self.row_ids(), self.indices] = self.values
+        return out
+
+    def row_sum(self, per_entry):
+        """Sum ``per_entry`` (``[nnz]``) within each row, ``[n_rows]``."""
+        out = torch.zeros(self.n_rows, dtype=per_entry.dtype, device=per_entry.device)
+        return out.index_add_(0, self.row_ids(), per_entry)

@@ -1,0 +1,5 @@
+"""Baseline predictors."""
+
+from ._biases import BaselineBiases, BiasModule
+
+__all__ = ["BaselineBiases", "BiasModule"]
