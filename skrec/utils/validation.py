@@ -256,9 +256,8 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
                 csr.sum_duplicates()
                 raise_invalid(name, "a matrix without duplicate (row, column) entries",
                               f"<{before - csr.nnz} duplicate entries>")
-        csr = csr.astype(np.float64, copy=csr.dtype != np.float64)
-        if csr is X:
-            csr = csr.copy()
+        # Always our own arrays: later in-place steps (eliminate_zeros) must not reach X.
+        csr = csr.astype(np.float64, copy=True)
     else:
         if isinstance(X, (str, bytes, dict)) or not hasattr(X, "__len__") and not hasattr(X, "__array__"):
             raise_invalid(name, "a sparse matrix or 2-D array of shape (n_users, n_items)", X, TypeError)

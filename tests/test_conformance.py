@@ -1,0 +1,203 @@
+"""The conformance suite: every registered estimator, every configuration it registers.
+
+A new model joins by decorating its class with ``skrec.base.register`` and listing small
+configurations in ``_test_instances``.
+"""
+
+import io
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Binarizer, FunctionTransformer
+
+from skrec.base import all_estimators
+from skrec.metrics import get_scorer
+from skrec.model_selection import holdout_split
+
+CASES = [est for cls in all_estimators() for est in cls._test_instances()]
+IDS = [f"{type(e).__name__}-{i}" for i, e in enumerate(CASES)]
+
+
+def planted(n_users=60, n_items=40, n_groups=4, seed=0):
+    """Users in groups; each group rates its own items high (4-5) and a few others low."""
+    rng = np.random.default_rng(seed)
+    group = np.arange(n_users) % n_groups
+    item_group = np.arange(n_items) % n_groups
+    rows, cols, vals = [], [], []
+    for u in range(n_users):
+        own = np.flatnonzero(item_group == group[u])
+        other = np.flatnonzero(item_group != group[u])
+        liked = rng.choice(own, size=6, replace=False)
+        disliked = rng.choice(other, size=2, replace=False)
+        rows += [u] * 8
+        cols += list(liked) + list(disliked)
+        vals += list(rng.integers(4, 6, size=6)) + list(rng.integers(1, 3, size=2))
+    return sp.csr_matrix((np.array(vals, float), (rows, cols)), shape=(n_users, n_items))
+
+
+@pytest.fixture(scope="module")
+def data():
+    X = planted()
+    X_hist, y = holdout_split(X, 0.25, random_state=0)
+    return X, X_hist, y
+
+
+def fitted(est, X):
+    return clone(est).set_params(random_state=0, device="cpu").fit(X)
+
+
+def scoring_for(est):
+    return "neg_rmse" if est._kind == "regressor" else "ndcg@5"
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_clone_and_params(est):
+    params = est.get_params()
+    twin = clone(est)
+    assert twin.get_params() == params
+    assert twin is not est
+    key = next(iter(params))
+    assert est.set_params(**{key: params[key]}) is est
+    assert not any(k.endswith("_") for k in vars(twin)), "__init__ must not set fitted state"
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_shapes_dtypes_and_contract(est, data):
+    X, X_hist, y = data
+    model = fitted(est, X_hist)
+    assert model.n_items_ == X.shape[1]
+    P = model.predict(X_hist[:7])
+    assert P.shape == (7, X.shape[1]) and P.dtype == np.float32 and np.isfinite(P).all()
+    ids, scores = model.recommend(X_hist[:7], k=5)
+    assert ids.shape == scores.shape == (7, 5)
+    assert ids.dtype == np.int64 and scores.dtype == np.float32
+    assert np.all(np.diff(scores, axis=1) <= 0), "recommendations must be sorted best first"
+    for r in range(7):
+        assert not set(ids[r]) & set(X_hist[r].indices), "seen items must be excluded"
+        # the scores are the model's own predictions for those items
+        np.testing.assert_allclose(scores[r], P[r, ids[r]], rtol=1e-5, atol=1e-5)
+    allowed = np.arange(0, X.shape[1], 3)
+    ids_allowed, _ = model.recommend(X_hist[:7], k=4, items=allowed)
+    assert np.isin(ids_allowed, allowed).all()
+    ids_seen, _ = model.recommend(X_hist[:7], k=X.shape[1], exclude_seen=False)
+    assert (np.sort(ids_seen, axis=1) == np.arange(X.shape[1])).all()
+    if hasattr(model, "transform"):
+        Z = model.transform(X_hist[:7])
+        assert Z.ndim == 2 and Z.shape[0] == 7 and Z.dtype == np.float32
+    s = model.score(X_hist, y)
+    assert isinstance(s, float) and np.isfinite(s)
+    assert isinstance(model.score(X), float)
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_rows_are_independent_of_the_batch(est, data):
+    """Fold-in of a training row does not depend on which other rows are passed with it."""
+    _, X_hist, _ = data
+    model = fitted(est, X_hist)
+    whole = model.predict(X_hist)
+    one_by_one = np.vstack([model.predict(X_hist[r]) for r in range(0, X_hist.shape[0], 9)])
+    np.testing.assert_allclose(whole[::9], one_by_one, rtol=1e-5, atol=1e-5)
+    model._inference_elements = X_hist.shape[1] * 4  # force several inference batches
+    np.testing.assert_allclose(model.predict(X_hist), whole, rtol=1e-5, atol=1e-5)
+    ids_small, _ = model.recommend(X_hist, k=5)
+    del model._inference_elements
+    ids_big, _ = model.recommend(X_hist, k=5)
+    np.testing.assert_array_equal(ids_small, ids_big)
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_fit_with_y_trains_on_the_union(est, data):
+    X, X_hist, y = data
+    a = fitted(est, X)
+    b = clone(est).set_params(random_state=0, device="cpu").fit(X_hist, y)
+    # Same training interactions (X = X_hist + y), though stored in another order: same model.
+    np.testing.assert_allclose(a.predict(X_hist[:5]), b.predict(X_hist[:5]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_grid_search_with_heldout_y(est, data):
+    _, X_hist, y = data
+    grid = {"alpha": [0.5, 5.0]} if "alpha" in est.get_params() else {"random_state": [0, 1]}
+    search = GridSearchCV(clone(est).set_params(device="cpu"), grid,
+                          cv=KFold(3, shuffle=True, random_state=0),
+                          scoring={"main": get_scorer(scoring_for(est)), "ndcg": get_scorer("ndcg@5")},
+                          refit="main", n_jobs=2)
+    search.fit(X_hist, y)
+    assert set(search.cv_results_["params"][0]) == set(grid)
+    assert np.isfinite(search.cv_results_["mean_test_main"]).all()
+    assert search.best_estimator_.n_items_ == X_hist.shape[1]
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_pipeline_with_sklearn_transformer(est, data):
+    _, X_hist, y = data
+    front = Binarizer(threshold=0.0) if est._kind == "ranker" else FunctionTransformer(accept_sparse=True)
+    pipe = Pipeline([("prep", front), ("model", clone(est).set_params(random_state=0, device="cpu"))])
+    pipe.fit(X_hist, y)
+    assert pipe.predict(X_hist[:3]).shape == (3, X_hist.shape[1])
+    assert np.isfinite(pipe.score(X_hist, y))
+    assert np.isfinite(get_scorer("ndcg@5")(pipe, X_hist, y))
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_pickle_and_joblib_round_trip(est, data, tmp_path):
+    _, X_hist, _ = data
+    model = fitted(est, X_hist)
+    expected = model.predict(X_hist)
+    ids, _ = model.recommend(X_hist, k=5)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X_hist), expected)
+    joblib.dump(model, tmp_path / "m.joblib")
+    again = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(again.predict(X_hist), expected)
+    np.testing.assert_array_equal(again.recommend(X_hist, k=5)[0], ids)
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_deterministic_under_a_seed(est, data):
+    _, X_hist, _ = data
+    a, b = fitted(est, X_hist), fitted(est, X_hist)
+    np.testing.assert_array_equal(a.predict(X_hist), b.predict(X_hist))
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_caller_objects_are_not_mutated(est, data):
+    _, X_hist, y = data
+    X_copy, y_copy = X_hist.copy(), y.copy()
+    model = clone(est).set_params(random_state=0, device="cpu")
+    params = model.get_params()
+    model.fit(X_hist, y)
+    model.recommend(X_hist, k=3)
+    model.score(X_hist, y)
+    for a, b in ((X_hist, X_copy), (y, y_copy)):
+        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.indptr, b.indptr)
+    assert model.get_params() == params
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_accepts_any_sparse_format_and_dense(est, data):
+    _, X_hist, _ = data
+    ref = fitted(est, X_hist).predict(X_hist[:4])
+    for variant in (X_hist.tocoo(), X_hist.tocsc(), X_hist.toarray(), sp.csr_array(X_hist)):
+        np.testing.assert_allclose(fitted(est, variant).predict(X_hist[:4]), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("est", CASES, ids=IDS)
+def test_new_users_and_empty_histories(est, data):
+    _, X_hist, _ = data
+    model = fitted(est, X_hist)
+    empty = sp.csr_matrix((2, X_hist.shape[1]))
+    assert np.isfinite(model.predict(empty)).all()
+    ids, _ = model.recommend(empty, k=3)
+    assert (ids >= 0).all()
+    buf = io.BytesIO()
+    pickle.dump(model, buf)
+    assert buf.tell() > 0
