@@ -42,8 +42,8 @@ def index_batches(n, batch_size, generator, *, shuffle=True):
     return list(torch.split(order, batch_size))
 
 
-def sample_negatives(users, n_items, generator, *, n_negatives=1, probabilities=None,
-                     positive_keys=None, max_rounds=10):
+def sample_negatives(users, n_items, generator, *, n_negatives=1, probabilities=None, exclude=None,
+                     max_rounds=20):
     """Draw negative items for each user of a batch, on the device.
 
     Parameters
@@ -57,13 +57,15 @@ def sample_negatives(users, n_items, generator, *, n_negatives=1, probabilities=
         Negatives per positive.
     probabilities : torch.Tensor of shape (n_items,), optional
         Sampling distribution (e.g. popularity); uniform when ``None``.
-    positive_keys : torch.Tensor of int64, optional
-        Sorted ``user * n_items + item`` keys of all positives. When given, negatives that
-        are positives of their user are redrawn, up to ``max_rounds`` times, all in bulk
-        (membership by ``torch.searchsorted``).
-    max_rounds : int, default=10
-        Redraw rounds; a user whose positives cover almost the whole catalogue may keep a
-        positive after them (the probability is ``density ** max_rounds``).
+    exclude : skrec._torch.DeviceCSR, optional
+        The users' positives (canonical CSR: sorted indices). Uniform negatives are then
+        drawn exactly from each user's non-positives, without rejection: a draw ``j`` in
+        ``[0, n_items - n_u)`` is shifted past the positives at or below it with one
+        ``searchsorted``. Popularity negatives that hit a positive are redrawn in bulk, up
+        to ``max_rounds`` times.
+    max_rounds : int, default=20
+        Redraw rounds for ``probabilities``; a negative that is still a positive after them
+        is kept (probability ``p(positive) ** (max_rounds + 1)``).
 
     Returns
     -------
@@ -71,29 +73,41 @@ def sample_negatives(users, n_items, generator, *, n_negatives=1, probabilities=
 
     Examples
     --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skrec._torch import DeviceCSR
+    >>> liked = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[1.0, 1, 1, 0]])), torch.device("cpu"))
     >>> g = torch.Generator().manual_seed(0)
-    >>> keys = torch.tensor([0 * 4 + 0, 0 * 4 + 1, 0 * 4 + 2])  # user 0 likes items 0, 1, 2
-    >>> neg = sample_negatives(torch.zeros(6, dtype=torch.long), 4, g, positive_keys=keys)
-    >>> neg.flatten().tolist()
-    [3, 3, 3, 3, 3, 3]
+    >>> sample_negatives(torch.zeros(4, dtype=torch.long), 4, g, exclude=liked).flatten().tolist()
+    [3, 3, 3, 3]
     """
     shape = (users.shape[0], n_negatives)
+    device = users.device
+    if probabilities is None and exclude is not None:
+        start = exclude.indptr[users].unsqueeze(1)  # [B, 1]
+        n_pos = exclude.indptr[users + 1].unsqueeze(1) - start
+        room = (n_items - n_pos).clamp(min=1)
+        j = (torch.rand(shape, generator=generator, device=device) * room).long().clamp_(max=room - 1)
+        # Within a row, positive p_k (k-th, 0-based) shifts every draw j >= p_k - k by one.
+        rank = torch.arange(exclude.indices.shape[0], device=device) - exclude.indptr[exclude.row_ids()]
+        shifted = exclude.row_ids() * n_items + exclude.indices - rank  # sorted
+        below = torch.searchsorted(shifted, users.unsqueeze(1) * n_items + j, right=True) - start
+        return (j + below).clamp_(max=n_items - 1)  # a user who has every item gets an arbitrary one
+    if probabilities is None:
+        return torch.randint(n_items, shape, generator=generator, device=device)
 
     def draw():
-        if probabilities is None:
-            return torch.randint(n_items, shape, generator=generator, device=users.device)
-        flat = torch.multinomial(probabilities, shape[0] * shape[1], replacement=True, generator=generator)
-        return flat.view(shape)
+        return torch.multinomial(probabilities, shape[0] * shape[1], replacement=True,
+                                 generator=generator).view(shape)
 
     neg = draw()
-    if positive_keys is None or positive_keys.numel() == 0:
+    if exclude is None or exclude.indices.numel() == 0:
         return neg
+    keys_all = exclude.row_ids() * n_items + exclude.indices  # sorted
     user_base = users.unsqueeze(1) * n_items
     for _ in range(max_rounds):
         keys = user_base + neg
-        pos = torch.searchsorted(positive_keys, keys).clamp_(max=positive_keys.numel() - 1)
-        clash = positive_keys[pos] == keys
-        neg = torch.where(clash, draw(), neg)
+        pos = torch.searchsorted(keys_all, keys).clamp_(max=keys_all.numel() - 1)
+        neg = torch.where(keys_all[pos] == keys, draw(), neg)
     return neg
 
 
