@@ -349,7 +349,7 @@ class BaselineBiases(TorchRecommender):
     @property
     def global_mean_(self):
         """Learned global mean."""
-        return float(self.module_.global_mean)
+        return float(self.module_.global_mean.detach())
 
     @property
     def user_bias_(self):
