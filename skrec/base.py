@@ -137,6 +137,14 @@ class BaseRecommender(BaseEstimator):
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> BaselineBiases(alpha=1.0).fit(X).n_items_
+        3
         """
         self._check_params()
         X = check_interactions(X, "X", allow_negative=self._allow_negative)
@@ -172,6 +180,14 @@ class BaseRecommender(BaseEstimator):
         -------
         ndarray of float32, shape (n_rows, n_items_)
             Predicted ratings (regressors) or relevance scores (rankers).
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> BaselineBiases(alpha=1.0).fit(X).predict(X).shape
+        (3, 3)
         """
         X = self._validate_rows(X)
         out = np.empty(X.shape, dtype=np.float32)
@@ -194,6 +210,15 @@ class BaseRecommender(BaseEstimator):
         -------
         scipy.sparse.csr_matrix
             ``y``'s sparsity pattern holding the predictions.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> y = sp.csr_matrix(np.array([[0, 0, 3], [0, 0, 0], [0, 0, 0]], dtype=float))
+        >>> BaselineBiases(alpha=1.0).fit(X).predict_at(X, y).nnz
+        1
         """
         X = self._validate_rows(X)
         y = check_heldout(y, X)
@@ -228,6 +253,15 @@ class BaseRecommender(BaseEstimator):
             than ``k`` available items.
         scores : ndarray of float32, shape (n_rows, k)
             Their scores (``-inf`` for ``-1`` ids).
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> ids, scores = BaselineBiases(alpha=1.0).fit(X).recommend(X, k=1, items=[0, 2])
+        >>> ids.ravel().tolist()  # row 1 has seen both allowed items: -1
+        [2, -1, 0]
         """
         X = self._validate_rows(X)
         check_param("exclude_seen", exclude_seen, "bool")
@@ -255,6 +289,14 @@ class BaseRecommender(BaseEstimator):
         Returns
         -------
         ndarray of float32, shape (n_rows, n_components)
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> BaselineBiases(alpha=1.0).fit(X).transform(X).shape
+        (3, 1)
         """
         X = self._validate_rows(X)
         parts = []
@@ -280,6 +322,15 @@ class BaseRecommender(BaseEstimator):
         Returns
         -------
         float
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> y = sp.csr_matrix(np.array([[0, 0, 3], [0, 0, 0], [0, 0, 0]], dtype=float))
+        >>> round(BaselineBiases(alpha=1.0).fit(X).score(X, y), 3) < 0
+        True
         """
         from .metrics import ndcg_at_k, rmse
 
