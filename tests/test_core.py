@@ -198,6 +198,14 @@ def test_ctrl_c_keeps_the_best_model(monkeypatch):
     assert np.isfinite(model.predict(X)).all()
 
 
+def test_verbose_shows_progress(capsys):
+    adam(max_iter=2, verbose=1).fit(ratings())
+    err = capsys.readouterr().err
+    assert "BaselineBiases" in err and "loss" in err
+    adam(max_iter=2, verbose=0).fit(ratings())
+    assert capsys.readouterr().err == ""
+
+
 def test_unpickles_on_cpu_and_drops_the_optimizer():
     model = adam(max_iter=2).fit(ratings())
     state = model.__getstate__()

@@ -134,7 +134,6 @@ class BaselineBiases(TorchRecommender):
     [2, 1, 0]
     """
 
-    _kind = "regressor"
     _param_specs = dict(
         TorchRecommender._param_specs,
         mode=dict(kind="str", options=("explicit", "implicit")),
