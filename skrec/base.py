@@ -487,7 +487,7 @@ class TorchRecommender(BaseRecommender):
 
     def _fit(self, X, warm):
         settings = self._loop_settings()
-        if warm:
+        if warm and hasattr(self, "_seed"):
             seed = self._seed + len(self.history_)  # fresh draws when training continues
         else:
             seed = self._seed = check_random_seed(self.random_state)
@@ -495,6 +495,7 @@ class TorchRecommender(BaseRecommender):
         X_train, X_val = self._validation_split(X, seed) if self.early_stopping else (X, None)
         if not warm:
             self.module_ = self._build_module(X_train, generator).to(self.device_)
+        if not warm or not hasattr(self, "history_"):
             self.history_ = []
         data = self._training_data(X_train)
         val = self._training_data(X_val) if X_val is not None else None
