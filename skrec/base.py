@@ -149,15 +149,21 @@ class BaseRecommender(BaseEstimator):
         self._check_params()
         X = check_interactions(X, "X", allow_negative=self._allow_negative)
         if y is not None:
-            y = check_heldout(y, X)
+            y = check_heldout(y, X, allow_negative=self._allow_negative)
             X = check_interactions(X + y, "X")
         warm = self._is_warm()
-        if warm and X.shape[1] != self.n_items_:
-            raise_invalid("X", f"a matrix with n_items_={self.n_items_} columns to continue training "
-                               "(warm_start=True)", f"<{X.shape[1]} columns>")
+        if warm and X.shape != (self.n_users_, self.n_items_):
+            raise_invalid("X", f"a matrix of shape ({self.n_users_}, {self.n_items_}) as in the previous fit, "
+                               "to continue training (warm_start=True)", f"<shape {X.shape}>")
         self.n_users_, self.n_items_ = X.shape
         self.device_ = resolve_device(self.device) if hasattr(self, "device") else torch.device("cpu")
-        self._fit(X, warm)
+        try:
+            self._fit(X, warm)
+        except Exception:
+            if not warm:  # a failed fit leaves no half-fitted state behind
+                for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+                    delattr(self, key)
+            raise
         return self
 
     # ------------------------------------------------------------- inference
@@ -342,6 +348,8 @@ class BaseRecommender(BaseEstimator):
             return -rmse(y, self.predict_at(X, y))
         X = self._validate_rows(X)
         y = check_heldout(y, X)
+        if y.nnz == 0:
+            raise_invalid("y", "held-out interactions with at least one stored entry", "<no stored interaction>")
         ids, _ = self.recommend(X, k=min(10, self.n_items_))
         return ndcg_at_k(y, ids, k=ids.shape[1])
 
@@ -474,10 +482,13 @@ class TorchRecommender(BaseRecommender):
         return total / n
 
     # ------------------------------------------------------------------- fit
-    def _loop_settings(self):
+    def _check_params(self):
+        super()._check_params()
         if self.checkpoint_every and not self.checkpoint_path:
             raise_invalid("checkpoint_path", "a path (it may contain '{epoch}') when checkpoint_every > 0",
                           self.checkpoint_path)
+
+    def _loop_settings(self):
         return LoopSettings(
             max_iter=self.max_iter, learning_rate=self.learning_rate, early_stopping=self.early_stopping,
             n_iter_no_change=self.n_iter_no_change, tol=self.tol, verbose=self.verbose,
@@ -492,16 +503,19 @@ class TorchRecommender(BaseRecommender):
         else:
             seed = self._seed = check_random_seed(self.random_state)
         generator = make_generator(seed, self.device_)
-        X_train, X_val = self._validation_split(X, seed) if self.early_stopping else (X, None)
+        # The same held-out interactions in every warm fit: nothing trained on leaks into validation.
+        X_train, X_val = self._validation_split(X, self._seed) if self.early_stopping else (X, None)
         if not warm:
             self.module_ = self._build_module(X_train, generator).to(self.device_)
+            self._optimizer = None
         if not warm or not hasattr(self, "history_"):
             self.history_ = []
         data = self._training_data(X_train)
         val = self._training_data(X_val) if X_val is not None else None
-        if not warm or getattr(self, "_optimizer", None) is None:
-            self._optimizer = make_optimizer(self._optimizer_name(), self.module_.parameters(),
-                                             self.learning_rate, self._weight_decay())
+        config = (self._optimizer_name(), self.learning_rate, self._weight_decay())
+        if getattr(self, "_optimizer", None) is None or getattr(self, "_optimizer_config", None) != config:
+            self._optimizer = make_optimizer(config[0], self.module_.parameters(), config[1], config[2])
+            self._optimizer_config = config
         n = self._n_samples(data)
         self._steps_per_epoch = math.ceil(n / self.batch_size)
         validate = None

@@ -127,3 +127,23 @@ def test_nan_training_loss_stops_with_a_hint():
     huge.data = huge.data * 1e30
     with pytest.raises(TrainingDiverged, match="smaller learning_rate"):
         BaselineBiases(solver="sgd", learning_rate=1e6, max_iter=5, random_state=0).fit(huge)
+
+
+def test_complex_input_is_rejected():
+    with pytest.raises(TypeError, match=r"^X must be a matrix of numbers"):
+        BaselineBiases().fit(np.array([[1 + 2j, 0]]))
+    with pytest.raises(TypeError, match=r"^X must be a matrix of numbers"):
+        BaselineBiases().fit(sp.csr_matrix(np.array([[1 + 2j, 0]])))
+
+
+def test_overlap_is_found_even_when_products_underflow():
+    a = sp.csr_matrix(np.array([[1e-200, 0], [0, 1.0]]))
+    b = sp.csr_matrix(np.array([[1e-200, 0], [0, 0]]))
+    with pytest.raises(ValueError, match=r"^y must be disjoint from X"):
+        BaselineBiases().fit(a, b)
+
+
+def test_ranking_score_with_an_empty_y_names_y():
+    model = BaselineBiases(mode="implicit").fit(X)
+    with pytest.raises(ValueError, match=r"^y must be held-out interactions with at least one"):
+        model.score(X, sp.csr_matrix(X.shape))

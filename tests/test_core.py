@@ -233,3 +233,77 @@ def test_cuda_fit_matches_cpu_and_unpickles_to_cpu(monkeypatch):
     adam_cpu = adam(device="cpu", max_iter=5).fit(X)
     assert np.isfinite(adam_gpu.predict(X)).all()
     assert abs(adam_gpu.history_[-1]["loss"] - adam_cpu.history_[-1]["loss"]) < 0.1
+
+
+# ------------------------------------------------ warm starts and failed fits (review findings)
+def test_warm_fits_restart_the_schedule_from_the_current_learning_rate():
+    X = ratings()
+    m = adam(learning_rate=0.1, max_iter=3, lr_schedule="cosine", lr_cycle=1, tol=0.0, n_iter_no_change=9).fit(X)
+    first = [h["lr"] for h in m.history_]
+    m.set_params(warm_start=True).fit(X)
+    assert [h["lr"] for h in m.history_[3:]] == pytest.approx(first)
+    m.set_params(lr_schedule=None, learning_rate=0.5).fit(X)
+    assert m.history_[-1]["lr"] == 0.5
+
+
+def test_warm_gradient_fit_after_a_closed_form_refit_trains_the_new_module():
+    X = ratings()
+    m = adam(max_iter=2).fit(X)
+    m.set_params(solver="als").fit(X)
+    before = m.item_bias_
+    m.set_params(solver="adam", warm_start=True, learning_rate=0.5, max_iter=3).fit(X)
+    assert not np.allclose(before, m.item_bias_)
+
+
+def test_warm_fit_needs_the_same_shape():
+    X = ratings()
+    m = BaselineBiases(warm_start=True, device="cpu").fit(X[:10])
+    with pytest.raises(ValueError, match=r"^X must be a matrix of shape \(10, 30\)"):
+        m.fit(X)
+
+
+def test_a_failed_fit_leaves_no_half_fitted_model():
+    from sklearn.exceptions import NotFittedError
+
+    from skrec._torch import TrainingDiverged
+
+    X = ratings()
+    m = adam(max_iter=2).fit(X)
+    huge = X.copy()
+    huge.data = huge.data * 1e30
+    with pytest.raises(TrainingDiverged):
+        m.set_params(solver="sgd", learning_rate=1e6).fit(huge)
+    with pytest.raises(NotFittedError):
+        m.predict(X)
+
+
+def test_warm_fits_keep_the_same_validation_interactions(monkeypatch):
+    X = ratings()
+    seen = []
+    original = BaselineBiases._validation_split
+
+    def spy(self, X_, seed):
+        parts = original(self, X_, seed)
+        seen.append(parts[1])
+        return parts
+
+    monkeypatch.setattr(BaselineBiases, "_validation_split", spy)
+    m = adam(max_iter=2, early_stopping=True, validation_fraction=0.3).fit(X)
+    m.set_params(warm_start=True).fit(X)
+    assert (seen[0] != seen[1]).nnz == 0
+
+
+def test_warm_fit_widens_the_rating_range_and_set_params_does_not_change_a_fitted_model():
+    X = ratings()
+    m = BaselineBiases(alpha=1.0, warm_start=True, device="cpu").fit(X)
+    before = m.predict(X)
+    m.set_params(alpha=100.0, clip=False)
+    np.testing.assert_array_equal(m.predict(X), before)
+    m.set_params(clip=True).fit(X * 2)
+    assert m.rating_range_ == (1.0, 10.0)
+    assert m.predict(X * 2).max() > 5.0
+
+
+def test_topk_never_recommends_nan_scores():
+    ids, top = topk_items(torch.tensor([[np.nan, 2.0, 1.0, 0.0]]), 2)
+    assert ids.tolist() == [[1, 2]]

@@ -158,7 +158,8 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
     if start and validate is not None:
         best_state = _state_copy(module)  # a warm start begins from the model it was given
     no_improve, step = 0, start * max(1, getattr(estimator, "_steps_per_epoch", 0))
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    for group in optimizer.param_groups:  # a reused optimizer may hold a scheduled rate
+        group["lr"] = settings.learning_rate
     bar = tqdm(range(start, start + settings.max_iter), disable=not settings.verbose,
                desc=type(estimator).__name__, leave=False)
     try:
@@ -168,8 +169,8 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
             for batch in batches():
                 if settings.lr_schedule is not None:
                     f = lr_factor(settings.lr_schedule, step, settings.lr_cycle * estimator._steps_per_epoch)
-                    for group, lr in zip(optimizer.param_groups, base_lrs):
-                        group["lr"] = lr * f
+                    for group in optimizer.param_groups:
+                        group["lr"] = settings.learning_rate * f
                 optimizer.zero_grad(set_to_none=True)
                 loss = loss_fn(batch)
                 loss.backward()
@@ -193,6 +194,7 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
             value = record[monitor]
             if value < best - settings.tol:
                 best, no_improve, best_epoch = value, 0, epoch + 1
+                estimator.best_iteration_, estimator.best_score_ = best_epoch, -best
                 if validate is not None:
                     best_state = _state_copy(module)
             else:
@@ -200,7 +202,7 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
             estimator.history_, estimator.n_iter_ = history, epoch + 1
             if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
-                _save_checkpoint(estimator, module, best_state, settings.checkpoint_path, epoch + 1)
+                _save_checkpoint(estimator, module, settings.checkpoint_path, epoch + 1)
             if no_improve >= settings.n_iter_no_change and (validate is None or settings.early_stopping):
                 break
     except KeyboardInterrupt:
@@ -220,8 +222,12 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
     return history
 
 
-def _save_checkpoint(estimator, module, best_state, path, epoch):
-    """Write the estimator as it is after ``epoch`` (loadable with joblib, resumable)."""
+def _save_checkpoint(estimator, module, path, epoch):
+    """Write the estimator as it is after ``epoch`` (loadable with joblib, resumable).
+
+    The snapshot holds the parameters of that epoch (with ``best_iteration_`` recorded), not
+    the best state, which a resumed run measures anew.
+    """
     import joblib
 
     if path is None:

@@ -206,15 +206,15 @@ class BaselineBiases(TorchRecommender):
         return self.solver
 
     def _supports_transform(self):
-        return self.mode == "explicit"
+        return getattr(self, "_spec", {"mode": self.mode})["mode"] == "explicit"
 
     # ------------------------------------------------------------------ data
     def _weights(self, user_counts, item_counts, users, items):
         w = torch.ones(users.shape[0], dtype=torch.float32, device=users.device)
-        if self.user_weight_decay:
-            w = w * user_counts[users].clamp(min=1) ** (-self.user_weight_decay)
-        if self.item_weight_decay:
-            w = w * item_counts[items].clamp(min=1) ** (-self.item_weight_decay)
+        if self._spec["user_weight_decay"]:
+            w = w * user_counts[users].clamp(min=1) ** (-self._spec["user_weight_decay"])
+        if self._spec["item_weight_decay"]:
+            w = w * item_counts[items].clamp(min=1) ** (-self._spec["item_weight_decay"])
         return w
 
     def _training_data(self, X):
@@ -240,27 +240,35 @@ class BaselineBiases(TorchRecommender):
         user_counts = torch.bincount(users, minlength=X.shape[0]).float()
         self._weight_scale = 1.0
         self._weight_scale = float(self._weights(user_counts, self._item_counts, users, items).mean())
-        if self.mode == "explicit":
+        if self._spec["mode"] == "explicit":
             self.rating_range_ = (float(X.data.min()), float(X.data.max()))
 
     def _build_module(self, X, generator):
         module = BiasModule(*X.shape)
         with torch.no_grad():
-            module.global_mean.fill_(float(X.data.mean()) if self.mode == "explicit" else 0.0)
+            module.global_mean.fill_(float(X.data.mean()) if self._spec["mode"] == "explicit" else 0.0)
         return module
 
     # ------------------------------------------------------------------- fit
     def _fit(self, X, warm):
-        if not warm:
-            self._prepare(X)
+        # Inference uses the hyper-parameters of the fit, whatever set_params does later.
+        self._spec = {"mode": self.mode, "alpha": self._alphas(), "regularization": self.regularization,
+                      "clip": self.clip, "user_weight_decay": self.user_weight_decay,
+                      "item_weight_decay": self.item_weight_decay}
+        previous_range = getattr(self, "rating_range_", None) if warm else None
+        self._prepare(X)
+        if previous_range is not None and self.mode == "explicit":
+            self.rating_range_ = (min(previous_range[0], self.rating_range_[0]),
+                                  max(previous_range[1], self.rating_range_[1]))
         if self.solver != "als":
             return super()._fit(X, warm)
         if not warm:
             self.module_ = self._build_module(X, None).to(self.device_)
+            self._optimizer = None
             self.history_ = []
         data = self._training_data(X)
         with torch.no_grad():
-            if self.mode == "explicit":
+            if self._spec["mode"] == "explicit":
                 self._als_explicit(data)
             else:
                 self._closed_form_implicit(data)
@@ -269,16 +277,16 @@ class BaselineBiases(TorchRecommender):
 
     def _center(self, bias):
         """What the biases shrink to: 0 (``"l2"``) or their mean (``"variance"``)."""
-        return bias.mean() if self.regularization == "variance" else torch.zeros((), device=bias.device)
+        return bias.mean() if self._spec["regularization"] == "variance" else torch.zeros((), device=bias.device)
 
     def _als_explicit(self, data):
         m = self.module_
-        a_user, a_item = self._alphas()
+        a_user, a_item = self._spec["alpha"]
         u, i, r, w = data["users"], data["items"], data["values"], data["weights"]
         n_users, n_items = m.user_bias.shape[0], m.item_bias.shape[0]
         w_user = torch.zeros(n_users, device=r.device).index_add_(0, u, w)
         w_item = torch.zeros(n_items, device=r.device).index_add_(0, i, w)
-        for sweep in range(self.max_iter):
+        for _ in range(self.max_iter):
             old_u, old_i = m.user_bias.clone(), m.item_bias.clone()
             m.global_mean.copy_((w * (r - m.user_bias[u] - m.item_bias[i])).sum() / w.sum())
             res = w * (r - m.global_mean - m.user_bias[u])
@@ -293,23 +301,23 @@ class BaselineBiases(TorchRecommender):
             change = max(float((m.user_bias - old_u).abs().max()), float((m.item_bias - old_i).abs().max()))
             if change <= self.tol:
                 break
-        self.n_iter_ = sweep + 1
+        self.n_iter_ = len(self.history_)
 
     def _closed_form_implicit(self, data):
-        _, a_item = self._alphas()
+        _, a_item = self._spec["alpha"]
         counts = torch.zeros_like(self.module_.item_bias).index_add_(0, data["items"], data["weights"])
         smoothed = (counts + a_item).clamp(min=1e-12)
         self.module_.item_bias.copy_(torch.log(smoothed / smoothed.sum()))
         self.history_.append({"epoch": len(self.history_) + 1, "loss": float(-(counts * self.module_.item_bias).sum()
                                                                            / counts.sum())})
-        self.n_iter_ = 1
+        self.n_iter_ = len(self.history_)
 
     def _loss(self, data, idx, generator):
         m = self.module_
-        a_user, a_item = self._alphas()
+        a_user, a_item = self._spec["alpha"]
         u, i, w = data["users"][idx], data["items"][idx], data["weights"][idx]
         scale = 1.0 / data["n"]  # the penalty is spread over the epoch's interactions
-        if self.mode == "explicit":
+        if self._spec["mode"] == "explicit":
             err = data["values"][idx] - m(u, i)
             fit = (w * err * err).mean()
             penalty = (a_user * ((m.user_bias - self._center(m.user_bias)) ** 2).sum()
@@ -324,7 +332,7 @@ class BaselineBiases(TorchRecommender):
     def _fold_in(self, batch):
         """Closed-form user bias of each history row, ``[B]``."""
         m = self.module_
-        a_user, _ = self._alphas()
+        a_user, _ = self._spec["alpha"]
         rows = batch.row_ids()
         counts = batch.row_counts().float()
         w = self._weights(counts, self._item_counts, rows, batch.indices) / self._weight_scale
@@ -334,10 +342,10 @@ class BaselineBiases(TorchRecommender):
 
     def _score_batch(self, batch):
         m = self.module_
-        if self.mode == "implicit":
+        if self._spec["mode"] == "implicit":
             return m.item_bias.unsqueeze(0).expand(batch.n_rows, -1)
         scores = m.global_mean + self._fold_in(batch).unsqueeze(1) + m.item_bias.unsqueeze(0)  # [B, n_items]
-        if self.clip:
+        if self._spec["clip"]:
             scores = scores.clamp(*self.rating_range_)
         return scores
 

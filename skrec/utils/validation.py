@@ -235,7 +235,7 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     if sp.issparse(X):
         if X.ndim != 2:
             raise_invalid(name, "a 2-D sparse matrix", X)
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or np.iscomplexobj(X):
             raise_invalid(name, "a matrix of numbers", f"<dtype {X.dtype}>", TypeError)
         if X.format == "csr":
             csr = X
@@ -266,7 +266,8 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a sparse matrix or 2-D array of shape (n_users, "
                             f"n_items); got {describe(X)} that numpy cannot read ({exc}).") from exc
-        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        if (arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
+                or np.iscomplexobj(arr)):
             raise_invalid(name, "a matrix of numbers", f"<array of dtype {arr.dtype}>", TypeError)
         if arr.ndim != 2:
             raise_invalid(name, "a 2-D array of shape (n_users, n_items)", f"<array of shape {arr.shape}>")
@@ -292,7 +293,7 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     return csr
 
 
-def check_heldout(y, X, name="y"):
+def check_heldout(y, X, name="y", *, allow_negative=True):
     """Validate held-out interactions ``y`` against the history matrix ``X``.
 
     Parameters
@@ -316,14 +317,19 @@ def check_heldout(y, X, name="y"):
     >>> check_heldout(np.array([[0, 1.0, 0], [0, 0, 1.0]]), X).nnz
     2
     """
-    y = check_interactions(y, name, allow_empty=True)
+    y = check_interactions(y, name, allow_empty=True, allow_negative=allow_negative)
     if y.shape != X.shape:
         raise_invalid(name, f"a matrix of the same shape as X {X.shape}", f"<shape {y.shape}>")
-    overlap = X.multiply(y).nnz if y.nnz and X.nnz else 0
+    overlap = _pattern(X).multiply(_pattern(y)).nnz if y.nnz and X.nnz else 0
     if overlap:
         raise_invalid(name, "disjoint from X (held-out interactions are not in the history)",
                       f"<{overlap} positions stored in both>")
     return y
+
+
+def _pattern(X):
+    """Ones at the stored positions of a canonical CSR matrix (values cannot underflow)."""
+    return type(X)((np.ones(X.nnz), X.indices, X.indptr), shape=X.shape)
 
 
 def check_k(k, n_items, name="k"):
