@@ -100,6 +100,10 @@ class BaseRecommender(BaseEstimator):
     def _supports_transform(self):
         return type(self)._transform_batch is not BaseRecommender._transform_batch
 
+    # Models that learn a vector per training row also define ``_learned_user_vectors()``
+    # (``[n_users_, n_components]``); the conformance suite checks that ``transform`` of the
+    # training rows (fold-in) reproduces it.
+
     @classmethod
     def _test_instances(cls):  # pragma: no cover - overridden by registered models
         return [cls()]

@@ -52,6 +52,10 @@ def fitted(est, X):
     return clone(est).set_params(random_state=0, device="cpu").fit(X)
 
 
+FOLD_IN = [(e, i) for e, i in zip(CASES, IDS)
+           if hasattr(type(e), "_learned_user_vectors") and e._supports_transform()]
+
+
 def scoring_for(est):
     return "neg_rmse" if est._kind == "regressor" else "ndcg@5"
 
@@ -201,3 +205,14 @@ def test_new_users_and_empty_histories(est, data):
     buf = io.BytesIO()
     pickle.dump(model, buf)
     assert buf.tell() > 0
+
+
+@pytest.mark.parametrize("est", [c[0] for c in FOLD_IN], ids=[c[1] for c in FOLD_IN])
+def test_fold_in_of_training_rows_matches_the_learned_vectors(est, data):
+    """Serving a training row through fold-in scores as well as its learned vector."""
+    X, X_hist, y = data
+    model = fitted(est, X_hist)
+    folded, learned = model.transform(X_hist), model._learned_user_vectors()
+    assert folded.shape == learned.shape
+    corr = np.corrcoef(folded.ravel(), learned.ravel())[0, 1]
+    assert corr > 0.95, f"fold-in and learned user vectors disagree (correlation {corr:.3f})"

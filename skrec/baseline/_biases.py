@@ -352,6 +352,10 @@ class BaselineBiases(TorchRecommender):
     def _transform_batch(self, batch):
         return self._fold_in(batch).unsqueeze(1)  # [B, 1]
 
+    def _learned_user_vectors(self):
+        """The user representation learned for the training rows (fold-in must match it)."""
+        return self.user_bias_[:, None]
+
     # ------------------------------------------------------ fitted attributes
     @property
     def global_mean_(self):
