@@ -359,12 +359,11 @@ class BaseRecommender(BaseEstimator):
 
     # -------------------------------------------------------------- pickling
     def __getstate__(self):
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
-        state = dict(state)
+        state = dict(super().__getstate__())
         for key, value in list(state.items()):
             if isinstance(value, (torch.Tensor, torch.nn.Module)):
                 state[key] = _to_cpu(value)
-            elif isinstance(value, torch.optim.Optimizer) or isinstance(value, torch.Generator):
+            elif isinstance(value, (torch.optim.Optimizer, torch.Generator)):
                 del state[key]  # rebuilt on the next (warm) fit
         if "device_" in state:
             state["device_"] = str(state["device_"])
@@ -382,10 +381,7 @@ class BaseRecommender(BaseEstimator):
             for key, value in state.items():
                 if isinstance(value, (torch.Tensor, torch.nn.Module)):
                     state[key] = value.to(dev)
-        if hasattr(super(), "__setstate__"):
-            super().__setstate__(state)
-        else:  # pragma: no cover
-            self.__dict__.update(state)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -521,7 +517,6 @@ class TorchRecommender(BaseRecommender):
             self._optimizer = make_optimizer(config[0], self.module_.parameters(), config[1], config[2])
             self._optimizer_config = config
         n = self._n_samples(data)
-        self._steps_per_epoch = math.ceil(n / self.batch_size)
         validate = None
         if val is not None:
             def validate():
@@ -530,5 +525,6 @@ class TorchRecommender(BaseRecommender):
             self, self.module_, self._optimizer,
             batches=lambda: index_batches(n, self.batch_size, generator),
             loss_fn=lambda idx: self._loss(data, idx, generator),
-            settings=settings, validate=validate, history=self.history_ if warm else None,
+            settings=settings, steps_per_epoch=math.ceil(n / self.batch_size), validate=validate,
+            history=self.history_ if warm else None,
         )

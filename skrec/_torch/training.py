@@ -112,8 +112,8 @@ def _state_copy(module):
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, validate=None,
-                 history=None):
+def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, steps_per_epoch,
+                 validate=None, history=None):
     """Train ``module`` for up to ``settings.max_iter`` epochs.
 
     Parameters
@@ -129,6 +129,8 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
     loss_fn : callable
         ``loss_fn(batch)`` returns the scalar loss to minimise on that batch.
     settings : LoopSettings
+    steps_per_epoch : int
+        Batches per epoch (the learning-rate cycle is ``lr_cycle`` epochs of them).
     validate : callable, optional
         ``validate()`` returns a 0-d tensor, lower is better (a validation loss, or a
         negated ranking metric). When given, early stopping monitors it; otherwise the
@@ -154,10 +156,12 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
     start = len(history)
     monitor = "val_loss" if validate is not None else "loss"
     best = min((h[monitor] for h in history if monitor in h), default=math.inf)
-    best_state, best_epoch = None, getattr(estimator, "best_iteration_", None)
+    best_state = None
+    estimator.best_iteration_ = getattr(estimator, "best_iteration_", None) if start else None
+    estimator.best_score_ = -best if math.isfinite(best) else None
     if start and validate is not None:
         best_state = _state_copy(module)  # a warm start begins from the model it was given
-    no_improve, step = 0, start * max(1, getattr(estimator, "_steps_per_epoch", 0))
+    no_improve, step = 0, start * steps_per_epoch
     for group in optimizer.param_groups:  # a reused optimizer may hold a scheduled rate
         group["lr"] = settings.learning_rate
     bar = tqdm(range(start, start + settings.max_iter), disable=not settings.verbose,
@@ -168,7 +172,7 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
             total, n_batches = None, 0
             for batch in batches():
                 if settings.lr_schedule is not None:
-                    f = lr_factor(settings.lr_schedule, step, settings.lr_cycle * estimator._steps_per_epoch)
+                    f = lr_factor(settings.lr_schedule, step, settings.lr_cycle * steps_per_epoch)
                     for group in optimizer.param_groups:
                         group["lr"] = settings.learning_rate * f
                 optimizer.zero_grad(set_to_none=True)
@@ -193,8 +197,8 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
             history.append(record)
             value = record[monitor]
             if value < best - settings.tol:
-                best, no_improve, best_epoch = value, 0, epoch + 1
-                estimator.best_iteration_, estimator.best_score_ = best_epoch, -best
+                best, no_improve = value, 0
+                estimator.best_iteration_, estimator.best_score_ = epoch + 1, -best
                 if validate is not None:
                     best_state = _state_copy(module)
             else:
@@ -217,8 +221,6 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, va
     if best_state is not None and settings.early_stopping:
         module.load_state_dict(best_state)
     estimator.history_, estimator.n_iter_ = history, len(history)
-    estimator.best_iteration_ = best_epoch
-    estimator.best_score_ = -best if math.isfinite(best) else None
     return history
 
 

@@ -231,15 +231,11 @@ class BaselineBiases(TorchRecommender):
         return data["n"]
 
     def _prepare(self, X):
-        """Item statistics fixed at fit time (used again by fold-in)."""
-        dev = self.device_
-        coo = X.tocoo()
-        items = torch.as_tensor(coo.col.astype(np.int64), device=dev)
-        users = torch.as_tensor(coo.row.astype(np.int64), device=dev)
-        self._item_counts = torch.bincount(items, minlength=X.shape[1]).float()
-        user_counts = torch.bincount(users, minlength=X.shape[0]).float()
+        """Statistics fixed at fit time and used again by fold-in: item counts, weight scale."""
+        self._item_counts = torch.as_tensor(np.bincount(X.indices, minlength=X.shape[1]),
+                                            dtype=torch.float32, device=self.device_)
         self._weight_scale = 1.0
-        self._weight_scale = float(self._weights(user_counts, self._item_counts, users, items).mean())
+        self._weight_scale = float(self._training_data(X)["weights"].mean())  # weights average 1
         if self._spec["mode"] == "explicit":
             self.rating_range_ = (float(X.data.min()), float(X.data.max()))
 

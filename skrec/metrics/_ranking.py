@@ -72,14 +72,7 @@ def _parse_metrics(metrics):
 
 
 def _check_y_true(y_true, allow_empty=True):
-    """``check_interactions`` for ``y_true``, guarding the caller's matrix.
-
-    ``check_interactions`` drops explicit zeros of a canonical float64 CSR input in place
-    (it shares the caller's arrays), so such an input is copied first.
-    """
-    if (sp.issparse(y_true) and y_true.format == "csr" and y_true.dtype == np.float64
-            and np.any(y_true.data == 0)):
-        y_true = y_true.copy()
+    """``check_interactions`` for ``y_true`` (a copy: the caller's matrix is never touched)."""
     return check_interactions(y_true, "y_true", allow_empty=allow_empty)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from skrec.utils.validation import raise_invalid
+from skrec.utils.validation import check_interactions, raise_invalid
 
 from ._ranking import _check_y_true
 
@@ -13,31 +13,11 @@ __all__ = ["mae", "rmse"]
 
 
 def _canonical_keep_zeros(y_pred, shape):
-    """``y_pred`` as canonical CSR float64 (sorted indices, no duplicates) keeping stored zeros.
-
-    Unlike :func:`~skrec.utils.validation.check_interactions`, stored zeros are kept: a
-    prediction of exactly 0 is a value, not a missing entry.
-    """
+    """``y_pred`` as canonical CSR float64 keeping stored zeros (a prediction of 0 is a value)."""
     if y_pred.ndim != 2 or y_pred.shape != shape:
         raise_invalid("y_pred", f"a matrix of the same shape as y_true {shape}",
                       f"<shape {y_pred.shape}>")
-    if not (np.issubdtype(y_pred.dtype, np.integer) or np.issubdtype(y_pred.dtype, np.floating)):
-        raise_invalid("y_pred", "a matrix of real numbers", f"<dtype {y_pred.dtype}>", TypeError)
-    if y_pred.format == "coo":
-        keys = y_pred.row.astype(np.int64) * shape[1] + y_pred.col
-        n_dup = keys.size - np.unique(keys).size
-        if n_dup:
-            raise_invalid("y_pred", "a matrix without duplicate (row, column) entries",
-                          f"<{n_dup} duplicate entries>")
-    csr = sp.csr_matrix(y_pred, dtype=np.float64, copy=True)  # never touch the caller's
-    if not csr.has_canonical_format:
-        csr.sort_indices()
-        if not csr.has_canonical_format:
-            before = csr.nnz
-            csr.sum_duplicates()
-            raise_invalid("y_pred", "a matrix without duplicate (row, column) entries",
-                          f"<{before - csr.nnz} duplicate entries>")
-    return csr
+    return check_interactions(y_pred, "y_pred", allow_empty=True, keep_zeros=True)
 
 
 def _paired_values(y_true, y_pred):

@@ -89,23 +89,7 @@ def _order_keys(order, X, rows):
     if sp.issparse(order):
         if order.ndim != 2 or order.shape != X.shape:
             raise_invalid("order", expected, order)
-        if not (np.issubdtype(order.dtype, np.number) or order.dtype == np.bool_):
-            raise_invalid("order", "a matrix of numbers", f"<dtype {order.dtype}>", TypeError)
-        if order.format == "coo":
-            okeys = order.row.astype(np.int64) * X.shape[1] + order.col
-            if np.unique(okeys).size != okeys.size:
-                raise_invalid("order", "a matrix without duplicate (row, column) entries",
-                              f"<{okeys.size - np.unique(okeys).size} duplicate entries>")
-        o = order.tocsr()
-        if o is order:  # never sort the caller's arrays in place
-            o = o.copy()
-        o = sp.csr_matrix(o)
-        if not o.has_canonical_format:
-            o = o.copy()
-            o.sort_indices()
-            if not o.has_canonical_format:
-                raise_invalid("order", "a matrix without duplicate (row, column) entries",
-                              "<duplicate entries>")
+        o = check_interactions(order, "order", allow_empty=True, keep_zeros=True)
         if o.nnz == X.nnz and np.array_equal(o.indptr, X.indptr) and np.array_equal(o.indices, X.indices):
             keys = np.asarray(o.data, dtype=np.float64)
         else:

@@ -192,7 +192,8 @@ def check_random_seed(random_state):
     raise_invalid("random_state", "an int >= 0, a numpy RandomState/Generator or None", random_state, TypeError)
 
 
-def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_empty=False):
+def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_empty=False,
+                       keep_zeros=False):
     """Validate a user×item interaction matrix and return it as canonical CSR.
 
     The caller's object is never modified: a copy is made whenever anything changes.
@@ -210,6 +211,9 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
         Whether negative values are accepted.
     allow_empty : bool, default=False
         Whether a matrix with no stored interaction is accepted.
+    keep_zeros : bool, default=False
+        Keep explicit stored zeros of sparse input (for matrices whose stored positions
+        matter more than their values: predictions, order keys). Dense input never has any.
 
     Returns
     -------
@@ -279,7 +283,7 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     if not np.all(np.isfinite(csr.data)):
         raise_invalid(name, "free of NaN and infinite values",
                       f"<{int(np.sum(~np.isfinite(csr.data)))} non-finite stored values>")
-    if np.any(csr.data == 0):
+    if not keep_zeros and np.any(csr.data == 0):
         csr.eliminate_zeros()
     if not allow_negative and csr.nnz and csr.data.min() < 0:
         raise_invalid(name, "a matrix of non-negative values", f"<minimum {csr.data.min():g}>")
