@@ -201,7 +201,7 @@ class BaseRecommender(BaseEstimator):
         """
         X = self._validate_rows(X)
         out = np.empty(X.shape, dtype=np.float32)
-        with torch.inference_mode():
+        with torch.no_grad():
             for start, batch in self._row_batches(X):
                 out[start:start + batch.n_rows] = self._score_batch(batch).float().cpu().numpy()
         return out
@@ -234,7 +234,7 @@ class BaseRecommender(BaseEstimator):
         y = check_heldout(y, X)
         target = DeviceCSR.from_scipy(y, self.device_)
         out = np.empty(y.nnz, dtype=np.float32)
-        with torch.inference_mode():
+        with torch.no_grad():
             for start, batch in self._row_batches(X):
                 stop = start + batch.n_rows
                 part = target.slice_rows(start, stop)
@@ -280,7 +280,7 @@ class BaseRecommender(BaseEstimator):
         allow_t = None if allow is None else torch.as_tensor(allow, device=self.device_)
         ids = np.empty((X.shape[0], k), dtype=np.int64)
         top = np.empty((X.shape[0], k), dtype=np.float32)
-        with torch.inference_mode():
+        with torch.no_grad():
             for start, batch in self._row_batches(X):
                 scores = self._score_batch(batch).to(torch.float32, copy=True)
                 i, s = topk_items(scores, k, exclude=batch if exclude_seen else None, items=allow_t)
@@ -310,7 +310,7 @@ class BaseRecommender(BaseEstimator):
         """
         X = self._validate_rows(X)
         parts = []
-        with torch.inference_mode():
+        with torch.no_grad():
             for _, batch in self._row_batches(X):
                 parts.append(self._transform_batch(batch).float().cpu().numpy())
         return np.concatenate(parts, axis=0)

@@ -1,0 +1,154 @@
+"""Fold-in: a history row becomes a user vector with the item side frozen.
+
+Two shared solvers, used by every model with user vectors:
+
+- :func:`ridge_fold_in` — batched regularized least squares over each row's stored entries
+  (closed form, exact), for bilinear models (explicit MF; BPR's projection).
+- :func:`gradient_fold_in` — a few full-batch Adam steps on fresh user parameters with the
+  model frozen, for models without a closed form (the neural MF, BPR's ranking loss).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["ridge_fold_in", "gradient_fold_in"]
+
+
+def _length_chunks(lengths, width, budget):
+    """Group rows (sorted by length) so that ``rows * max_length * width <= budget``."""
+    order = np.argsort(lengths, kind="stable")
+    chunks, start = [], 0
+    while start < order.size:
+        stop = start + 1
+        while stop < order.size and (stop + 1 - start) * max(int(lengths[order[stop]]), 1) * width <= budget:
+            stop += 1
+        chunks.append(order[start:stop])
+        start = stop
+    return chunks
+
+
+def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=None, intercept=None,
+                  budget=2**24):
+    """Solve ``min_u Σ_i w_i (t_i - u·v_i)² + alpha |u|²`` for every row of ``batch``.
+
+    Parameters
+    ----------
+    batch : skrec._torch.DeviceCSR
+        History rows; the sum runs over each row's stored entries.
+    item_factors : torch.Tensor of shape (n_items, d)
+        Frozen item vectors ``v_i``.
+    targets : torch.Tensor of shape (nnz,)
+        ``t_i`` for each stored entry of ``batch`` (e.g. rating minus biases).
+    alpha : float
+        L2 strength on ``u``.
+    weights : torch.Tensor of shape (nnz,), optional
+        ``w_i`` (confidence weights); 1 when omitted.
+    gram : torch.Tensor of shape (d, d), optional
+        A matrix added to every row's normal equations (e.g. ``VᵀV`` for an implicit
+        projection in which every unobserved item counts as a zero).
+    intercept : float, optional
+        Also fit a per-row intercept ``c`` (``t_i ≈ c + u·v_i``) with L2 strength
+        ``intercept``; the result then has ``d + 1`` columns, the intercept last.
+    budget : int, default=2**24
+        Rows are grouped by length so that a group's padded gather holds at most this many
+        numbers; memory is bounded by it, whatever the row lengths.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_rows, d) or (n_rows, d + 1)
+
+    Notes
+    -----
+    Row lengths are read from the host copy of the row pointer, so grouping costs no device
+    synchronisation; each group is one batched gather, one ``bmm`` and one batched Cholesky
+    solve. Empty rows get the zero vector (or only the regularised intercept).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skrec._torch import DeviceCSR
+    >>> V = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> X = sp.csr_matrix(np.array([[1.0, 2.0, 3.0]]))
+    >>> b = DeviceCSR.from_scipy(X, torch.device("cpu"))
+    >>> ridge_fold_in(b, V, b.values, alpha=1e-6).round(decimals=3).tolist()
+    [[1.0, 2.0]]
+    """
+    device, dtype = item_factors.device, item_factors.dtype
+    d = item_factors.shape[1]
+    width = d + (intercept is not None)
+    reg = torch.full((width,), float(alpha), device=device, dtype=dtype)
+    if intercept is not None:
+        reg[-1] = float(intercept)
+    out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)
+    lengths = np.diff(batch.indptr_host)
+    for rows_host in _length_chunks(lengths, width, budget):
+        rows = torch.as_tensor(rows_host, device=device)
+        L = max(int(lengths[rows_host[-1]]), 1)
+        offsets = torch.arange(L, device=device)
+        mask = offsets < batch.row_counts()[rows].unsqueeze(1)  # [b, L]
+        pos = torch.where(mask, batch.indptr[rows].unsqueeze(1) + offsets, 0)
+        V = item_factors[batch.indices[pos]]  # [b, L, d]
+        if intercept is not None:
+            V = torch.cat([V, torch.ones_like(V[..., :1])], dim=-1)
+        w = mask.to(dtype) if weights is None else weights[pos] * mask
+        Vw = V * w.unsqueeze(-1)
+        A = Vw.transpose(1, 2) @ V + torch.diag(reg)
+        if gram is not None:
+            A[:, :d, :d] += gram
+        rhs = (Vw * targets[pos].unsqueeze(-1)).sum(1)
+        chol = torch.linalg.cholesky(A)
+        out[rows] = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
+    return out
+
+
+def gradient_fold_in(init, loss_fn, *, frozen=None, n_steps=50, learning_rate=0.05):
+    """Fit fresh user parameters by full-batch Adam with everything else frozen.
+
+    Parameters
+    ----------
+    init : torch.Tensor of shape (n_rows, d)
+        Starting user vectors (e.g. zeros, or a ridge projection).
+    loss_fn : callable
+        ``loss_fn(users)`` → scalar loss of the batch's rows given user vectors ``users``.
+    frozen : torch.nn.Module, optional
+        The model whose parameters ``loss_fn`` reads; they are excluded from autograd for
+        the duration (no gradient is accumulated on them) and restored afterwards.
+    n_steps : int, default=50
+    learning_rate : float, default=0.05
+
+    Returns
+    -------
+    torch.Tensor of shape (n_rows, d)
+        Detached user vectors.
+
+    Notes
+    -----
+    Runs with gradients enabled even inside ``torch.no_grad`` (skrec's inference runs under
+    ``no_grad``, not ``inference_mode``, so that tensors made there can enter autograd); only
+    ``users`` requires a gradient.
+
+    Examples
+    --------
+    >>> target = torch.tensor([[1.0, -2.0]])
+    >>> u = gradient_fold_in(torch.zeros(1, 2), lambda u: ((u - target) ** 2).sum(),
+    ...                      n_steps=300, learning_rate=0.05)
+    >>> u.round(decimals=2).tolist()
+    [[1.0, -2.0]]
+    """
+    params = [p for p in frozen.parameters() if p.requires_grad] if frozen is not None else []
+    try:
+        for p in params:
+            p.requires_grad_(False)
+        with torch.enable_grad():
+            users = init.detach().clone().requires_grad_(True)
+            opt = torch.optim.Adam([users], lr=learning_rate)
+            for _ in range(n_steps):
+                opt.zero_grad(set_to_none=True)
+                loss_fn(users).backward()
+                opt.step()
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+    return users.detach()

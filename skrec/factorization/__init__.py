@@ -1,0 +1,6 @@
+"""Factorization models: explicit matrix factorization and BPR ranking."""
+
+from ._bpr import BPRRanker
+from ._mf import MFRegressor
+
+__all__ = ["MFRegressor", "BPRRanker"]
