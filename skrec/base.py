@@ -101,8 +101,12 @@ class BaseRecommender(BaseEstimator):
         return type(self)._transform_batch is not BaseRecommender._transform_batch
 
     # Models that learn a vector per training row also define ``_learned_user_vectors()``
-    # (``[n_users_, n_components]``); the conformance suite checks that ``transform`` of the
-    # training rows (fold-in) reproduces it.
+    # (``[n_users_, n_components]``); when ``_fold_in_reproduces_learned()`` is true (the
+    # default for such models), the conformance suite checks that ``transform`` of the
+    # training rows (fold-in) reproduces it. Models whose vectors are not identifiable (a
+    # network) return False and test fold-in quality by scores instead.
+    def _fold_in_reproduces_learned(self):
+        return hasattr(self, "_learned_user_vectors") and self._supports_transform()
 
     @classmethod
     def _test_instances(cls):  # pragma: no cover - overridden by registered models
@@ -231,7 +235,10 @@ class BaseRecommender(BaseEstimator):
         1
         """
         X = self._validate_rows(X)
-        y = check_heldout(y, X)
+        return self._predict_pattern(X, check_heldout(y, X))
+
+    def _predict_pattern(self, X, y):
+        """Predictions at ``y``'s stored positions (validated CSR; ``y`` may equal ``X``)."""
         target = DeviceCSR.from_scipy(y, self.device_)
         out = np.empty(y.nnz, dtype=np.float32)
         with torch.no_grad():

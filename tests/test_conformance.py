@@ -52,8 +52,7 @@ def fitted(est, X):
     return clone(est).set_params(random_state=0, device="cpu").fit(X)
 
 
-FOLD_IN = [(e, i) for e, i in zip(CASES, IDS)
-           if hasattr(type(e), "_learned_user_vectors") and e._supports_transform()]
+FOLD_IN = [(e, i) for e, i in zip(CASES, IDS) if e._fold_in_reproduces_learned()]
 
 
 def scoring_for(est):

@@ -41,14 +41,15 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
         Frozen item vectors ``v_i``.
     targets : torch.Tensor of shape (nnz,)
         ``t_i`` for each stored entry of ``batch`` (e.g. rating minus biases).
-    alpha : float
-        L2 strength on ``u``.
+    alpha : float or torch.Tensor of shape (n_rows,)
+        L2 strength on ``u``, shared or per row (e.g. proportional to the row's length for a
+        per-interaction penalty).
     weights : torch.Tensor of shape (nnz,), optional
         ``w_i`` (confidence weights); 1 when omitted.
     gram : torch.Tensor of shape (d, d), optional
         A matrix added to every row's normal equations (e.g. ``VᵀV`` for an implicit
         projection in which every unobserved item counts as a zero).
-    intercept : float, optional
+    intercept : float or torch.Tensor of shape (n_rows,), optional
         Also fit a per-row intercept ``c`` (``t_i ≈ c + u·v_i``) with L2 strength
         ``intercept``; the result then has ``d + 1`` columns, the intercept last.
     budget : int, default=2**24
@@ -78,14 +79,17 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
     device, dtype = item_factors.device, item_factors.dtype
     d = item_factors.shape[1]
     width = d + (intercept is not None)
-    reg = torch.full((width,), float(alpha), device=device, dtype=dtype)
+    reg = torch.empty((batch.n_rows, width), device=device, dtype=dtype)
+    reg[:, :d] = (alpha.to(device, dtype).unsqueeze(1) if torch.is_tensor(alpha) else float(alpha))
     if intercept is not None:
-        reg[-1] = float(intercept)
+        reg[:, d] = intercept.to(device, dtype) if torch.is_tensor(intercept) else float(intercept)
     out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)
     lengths = np.diff(batch.indptr_host)
     for rows_host in _length_chunks(lengths, width, budget):
+        L = int(lengths[rows_host[-1]])
+        if L == 0:  # empty rows: no data term, the solution is 0
+            continue
         rows = torch.as_tensor(rows_host, device=device)
-        L = max(int(lengths[rows_host[-1]]), 1)
         offsets = torch.arange(L, device=device)
         mask = offsets < batch.row_counts()[rows].unsqueeze(1)  # [b, L]
         pos = torch.where(mask, batch.indptr[rows].unsqueeze(1) + offsets, 0)
@@ -94,7 +98,7 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
             V = torch.cat([V, torch.ones_like(V[..., :1])], dim=-1)
         w = mask.to(dtype) if weights is None else weights[pos] * mask
         Vw = V * w.unsqueeze(-1)
-        A = Vw.transpose(1, 2) @ V + torch.diag(reg)
+        A = Vw.transpose(1, 2) @ V + torch.diag_embed(reg[rows])
         if gram is not None:
             A[:, :d, :d] += gram
         rhs = (Vw * targets[pos].unsqueeze(-1)).sum(1)

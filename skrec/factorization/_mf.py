@@ -1,5 +1,434 @@
-"""Being written (issue in progress)."""
+"""MFRegressor: biased matrix factorization of explicit ratings, and its neural variant."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._torch import gradient_fold_in, ridge_fold_in
+from ..base import TorchRecommender, register
+from ..utils.validation import raise_invalid
+
+__all__ = ["MFRegressor", "BiasedMF", "EmbeddingNet"]
 
 
-class MFRegressor:  # replaced by the real estimator
-    pass
+class BiasedMF(nn.Module):
+    """``r̂(u, i) = μ + b_u + b_i + p_u · q_i`` — the math only, no device and no data.
+
+    Parameters
+    ----------
+    n_users, n_items, n_factors : int
+    init_std : float, default=0.1
+        Standard deviation of the normal initialisation of the factors (biases start at 0).
+    generator : torch.Generator, optional
+
+    Examples
+    --------
+    >>> m = BiasedMF(3, 4, 2)
+    >>> m(torch.tensor([0, 2]), torch.tensor([1, 3])).shape
+    torch.Size([2])
+    """
+
+    def __init__(self, n_users, n_items, n_factors, init_std=0.1, generator=None):
+        super().__init__()
+        self.register_buffer("global_mean", torch.zeros(()))
+        self.user_factors = nn.Parameter(torch.randn(n_users, n_factors, generator=generator) * init_std)
+        self.item_factors = nn.Parameter(torch.randn(n_items, n_factors, generator=generator) * init_std)
+        self.user_bias = nn.Parameter(torch.zeros(n_users))
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+
+    def score(self, users, items, user_vectors=None, user_bias=None):
+        """Predictions at pairs; ``user_vectors``/``user_bias`` replace the learned ones when given."""
+        p = self.user_factors[users] if user_vectors is None else user_vectors
+        b = self.user_bias[users] if user_bias is None else user_bias
+        return self.global_mean + b + self.item_bias[items] + (p * self.item_factors[items]).sum(-1)
+
+    def forward(self, users, items):
+        return self.score(users, items)
+
+    def penalty(self, users, items):
+        """``|p_u|² + |q_i|² + b_u² + b_i²`` of each pair (the per-interaction L2 term)."""
+        return ((self.user_factors[users] ** 2).sum(-1) + (self.item_factors[items] ** 2).sum(-1)
+                + self.user_bias[users] ** 2 + self.item_bias[items] ** 2)
+
+
+class EmbeddingNet(nn.Module):
+    """Seed 001's network: concatenated embeddings → hidden layers → sigmoid in the rating range.
+
+    Parameters
+    ----------
+    n_users, n_items, n_factors : int
+    hidden_layer_sizes : sequence of int
+        Widths of the ReLU hidden layers.
+    dropout : float, default=0.0
+        Dropout after every hidden layer.
+    embedding_dropout : float, default=0.0
+        Dropout on the concatenated embeddings.
+    rating_range : (float, float), default=(1.0, 5.0)
+        The sigmoid is scaled to ``(low - 0.5, high + 0.5)`` as in the seed, so that the
+        extreme ratings are reachable.
+    generator : torch.Generator, optional
+
+    Examples
+    --------
+    >>> net = EmbeddingNet(3, 4, 2, (8,))
+    >>> out = net(torch.tensor([0, 2]), torch.tensor([1, 3]))
+    >>> out.shape, bool(((out > 0.5) & (out < 5.5)).all())
+    (torch.Size([2]), True)
+    """
+
+    def __init__(self, n_users, n_items, n_factors, hidden_layer_sizes, dropout=0.0, embedding_dropout=0.0,
+                 rating_range=(1.0, 5.0), generator=None):
+        super().__init__()
+        self.user_factors = nn.Parameter(torch.randn(n_users, n_factors, generator=generator) * 0.1)
+        self.item_factors = nn.Parameter(torch.randn(n_items, n_factors, generator=generator) * 0.1)
+        self.register_buffer("low", torch.tensor(float(rating_range[0]) - 0.5))
+        self.register_buffer("span", torch.tensor(float(rating_range[1]) - float(rating_range[0]) + 1.0))
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        layers, width = [], 2 * n_factors
+        for size in hidden_layer_sizes:
+            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
+            width = size
+        layers.append(nn.Linear(width, 1))
+        self.mlp = nn.Sequential(*layers)
+        if generator is not None:  # deterministic layer initialisation from the estimator's generator
+            for layer in self.mlp:
+                if isinstance(layer, nn.Linear):
+                    bound = 1.0 / np.sqrt(layer.in_features)
+                    with torch.no_grad():
+                        layer.weight.copy_((torch.rand(layer.weight.shape, generator=generator) * 2 - 1) * bound)
+                        layer.bias.copy_((torch.rand(layer.bias.shape, generator=generator) * 2 - 1) * bound)
+
+    def score(self, users, items, user_vectors=None):
+        """Predictions at pairs; ``user_vectors`` replace the learned ones when given."""
+        p = self.user_factors[users] if user_vectors is None else user_vectors
+        h = self.embedding_dropout(torch.cat([p, self.item_factors[items]], dim=-1))
+        return self.low + self.span * torch.sigmoid(self.mlp(h).squeeze(-1))
+
+    def forward(self, users, items):
+        return self.score(users, items)
+
+    def score_all(self, user_vectors):
+        """``[B, n_items]`` predictions for given user vectors (the first layer split in two)."""
+        first = self.mlp[0]
+        d = user_vectors.shape[1]
+        h = (user_vectors @ first.weight[:, :d].T).unsqueeze(1) + (self.item_factors @ first.weight[:, d:].T
+                                                                     + first.bias).unsqueeze(0)
+        h = self.mlp[1:](h)
+        return self.low + self.span * torch.sigmoid(h.squeeze(-1))
+
+    def penalty(self, users, items):
+        """``|p_u|² + |q_i|²`` of each pair (the per-interaction L2 term)."""
+        return (self.user_factors[users] ** 2).sum(-1) + (self.item_factors[items] ** 2).sum(-1)
+
+
+@register
+class MFRegressor(TorchRecommender):
+    """Matrix factorization of explicit ratings (biased MF), or seed 001's neural variant.
+
+    The bilinear model predicts ``r̂(u, i) = μ + b_u + b_i + p_u · q_i`` with ``μ`` the mean
+    training rating. With ``hidden_layer_sizes``, it becomes seed 001's network:
+    ``[p_u, q_i]`` → ReLU hidden layers with dropout → a sigmoid scaled to the rating range
+    seen in ``fit``. Both train with the shared loop (Adam/Adagrad/SGD, large batches drawn
+    on the device, early stopping with best-state restore, ``history_``, schedules,
+    checkpoints, ``warm_start``).
+
+    Every history row is *folded in*: its user vector is computed with the item side frozen —
+    in closed form for the bilinear model (batched ridge regression on the device, the exact
+    minimiser of the training objective for that row), by ``fold_in_steps`` Adam steps for
+    the network. ``predict``, ``predict_at``, ``recommend``, ``score`` and ``transform``
+    all serve rows this way, so new users are served exactly like training users.
+
+    Parameters
+    ----------
+    n_factors : int, default=32
+        Dimension of the user and item vectors.
+    hidden_layer_sizes : tuple of int, optional
+        ``None`` or ``()``: the bilinear model. Otherwise the widths of the hidden layers of
+        the network (e.g. ``(256, 64)``).
+    dropout : float, default=0.0
+        Network only: dropout after each hidden layer.
+    embedding_dropout : float, default=0.0
+        Network only: dropout on the concatenated embeddings.
+    alpha : float, default=0.05
+        L2 strength, applied per interaction: each rating in a batch adds
+        ``alpha * (|p_u|² + |q_i|² + b_u² + b_i²)``, so frequent users and items are
+        penalised in proportion to their data (Funk-SVD / Surprise convention). Only the
+        batch's rows are touched.
+    fold_in_steps : int, default=100
+        Network only: Adam steps of the fold-in (items frozen).
+    fold_in_learning_rate : float, default=0.05
+        Network only: learning rate of the fold-in.
+    clip : bool, default=True
+        Clip predictions to the rating range seen in ``fit``.
+    optimizer : {"adam", "adamw", "adagrad", "sgd", "sparse_adam"}, default="adam"
+        ``"sparse_adam"`` is not available: the L2 term needs dense gradients here.
+    learning_rate : float, default=0.005
+    batch_size : int, default=4096
+        Ratings per step. Larger batches make epochs faster on a GPU (use 2**16 or more on
+        large data, with a larger ``learning_rate``).
+    max_iter : int, default=50
+        Epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the ratings, monitor their mean squared error
+        (learned user vectors), stop after ``n_iter_no_change`` epochs without improvement
+        and restore the best epoch.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=5
+    tol : float, default=1e-4
+    lr_schedule : {None, "cosine", "triangular"}, default=None
+        Seed 001's schedules: cosine annealing with restarts, or a triangular cycle.
+    lr_cycle : int, default=2
+        Epochs per learning-rate cycle.
+    checkpoint_every : int, default=0
+        Pickle the estimator every N epochs to ``checkpoint_path``.
+    checkpoint_path : str, optional
+        May contain ``{epoch}``.
+    warm_start : bool, default=False
+        Continue training the fitted model on a matrix of the same shape.
+    device : str, default="auto"
+    random_state : int, RandomState or None, default=None
+        Seeds the initialisation, the validation split and the batch order.
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    global_mean_ : float
+        Mean training rating (bilinear model).
+    user_factors_ : ndarray of shape (n_users_, n_factors)
+        Learned user vectors of the training rows.
+    item_factors_ : ndarray of shape (n_items_, n_factors)
+    user_bias_, item_bias_ : ndarray
+        Learned biases (bilinear model).
+    rating_range_ : (float, float)
+        Smallest and largest training rating.
+    n_users_, n_items_, n_iter_, history_, best_iteration_, device_
+
+    See Also
+    --------
+    skrec.BaselineBiases : the biases alone.
+    ResidualRegressor : fit MF on what another regressor leaves.
+
+    Notes
+    -----
+    Objective of the bilinear model, over the training ratings ``R``:
+
+    .. math:: \\frac{1}{|R|} \\sum_{(u,i) \\in R} (r_{ui} - \\hat r_{ui})^2
+              + \\alpha (|p_u|^2 + |q_i|^2 + b_u^2 + b_i^2)
+
+    For one row with the items fixed this is a ridge regression of ``r - μ - b_i`` on the
+    rows ``[q_i, 1]`` with penalty ``alpha * n_u``: fold-in solves it exactly.
+
+    Examples
+    --------
+    >>> from skrec.datasets import make_interactions
+    >>> from skrec.model_selection import holdout_split
+    >>> X = make_interactions(200, 80, kind="explicit", density=0.2, random_state=0).X
+    >>> X_hist, y = holdout_split(X, 0.2, random_state=0)
+    >>> model = MFRegressor(n_factors=8, max_iter=30, random_state=0).fit(X_hist)
+    >>> model.predict_at(X_hist, y).nnz == y.nnz
+    True
+    >>> model.transform(X_hist[:3]).shape
+    (3, 8)
+    """
+
+    _kind = "regressor"
+    _param_specs = dict(
+        TorchRecommender._param_specs,
+        n_factors=dict(kind="int", low=1),
+        dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
+        embedding_dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
+        alpha=dict(kind="float", low=0),
+        fold_in_steps=dict(kind="int", low=1),
+        fold_in_learning_rate=dict(kind="float", low=0, low_inclusive=False),
+        clip=dict(kind="bool"),
+    )
+
+    def __init__(self, n_factors=32, *, hidden_layer_sizes=None, dropout=0.0, embedding_dropout=0.0, alpha=0.05,
+                 fold_in_steps=100, fold_in_learning_rate=0.05, clip=True, optimizer="adam", learning_rate=0.005,
+                 batch_size=4096, max_iter=50, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
+                 warm_start=False, device="auto", random_state=None, verbose=0):
+        self.n_factors = n_factors
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
+        self.alpha = alpha
+        self.fold_in_steps = fold_in_steps
+        self.fold_in_learning_rate = fold_in_learning_rate
+        self.clip = clip
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.lr_schedule = lr_schedule
+        self.lr_cycle = lr_cycle
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_path = checkpoint_path
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def _test_instances(cls):
+        return [
+            cls(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=128, max_iter=40),
+            cls(n_factors=4, hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=256, max_iter=5,
+                fold_in_steps=10),
+        ]
+
+    # ------------------------------------------------------------ parameters
+    def _hidden(self):
+        h = self.hidden_layer_sizes
+        if h is None:
+            return ()
+        if isinstance(h, numbers.Integral) and not isinstance(h, bool):
+            h = (h,)
+        if not isinstance(h, (tuple, list)) or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in h):
+            raise_invalid("hidden_layer_sizes", "None or a tuple of positive ints", self.hidden_layer_sizes, TypeError)
+        if any(v < 1 for v in h):
+            raise_invalid("hidden_layer_sizes", "None or a tuple of positive ints", self.hidden_layer_sizes)
+        return tuple(int(v) for v in h)
+
+    def _check_params(self):
+        super()._check_params()
+        self._hidden()
+        if self.optimizer == "sparse_adam":
+            raise_invalid("optimizer", "one of 'adam', 'adamw', 'adagrad', 'sgd' (the L2 term of MFRegressor "
+                          "needs dense gradients)", self.optimizer)
+
+    @property
+    def _neural(self):
+        return bool(self._spec["hidden"])
+
+    # ------------------------------------------------------------------- fit
+    def _fit(self, X, warm):
+        self._spec = {"hidden": self._hidden(), "alpha": float(self.alpha), "clip": self.clip,
+                      "fold_in_steps": self.fold_in_steps, "fold_in_learning_rate": self.fold_in_learning_rate}
+        low, high = float(X.data.min()), float(X.data.max())
+        if warm and hasattr(self, "rating_range_"):
+            low, high = min(low, self.rating_range_[0]), max(high, self.rating_range_[1])
+        self.rating_range_ = (low, high)
+        # The network materialises [B, n_items, width] in its first layer: bound that instead.
+        self._inference_elements = max(2**24 // max(self._spec["hidden"] or (1,)), 1)
+        return super()._fit(X, warm)
+
+    def _build_module(self, X, generator):
+        n_users, n_items = X.shape
+        # The module is built on the CPU from a CPU generator, so its initial state is the same
+        # on every device; the loop's generator (on device_) only draws batches.
+        gen = torch.Generator().manual_seed(int(self._seed) % 2**63)
+        if self._neural:
+            return EmbeddingNet(n_users, n_items, self.n_factors, self._spec["hidden"], self.dropout,
+                                self.embedding_dropout, self.rating_range_, generator=gen)
+        module = BiasedMF(n_users, n_items, self.n_factors, generator=gen)
+        module.global_mean.fill_(float(X.data.mean()))
+        return module
+
+    def _training_data(self, X):
+        coo = X.tocoo()
+        dev = self.device_
+        return {"users": torch.as_tensor(coo.row.astype(np.int64), device=dev),
+                "items": torch.as_tensor(coo.col.astype(np.int64), device=dev),
+                "values": torch.as_tensor(coo.data, dtype=torch.float32, device=dev),
+                "n": int(X.nnz)}
+
+    def _n_samples(self, data):
+        return data["n"]
+
+    def _loss(self, data, idx, generator):
+        u, i = data["users"][idx], data["items"][idx]
+        err = data["values"][idx] - self.module_(u, i)
+        return (err * err).mean() + self._spec["alpha"] * self.module_.penalty(u, i).mean()
+
+    def _validation_loss(self, data, generator):
+        """Mean squared error on the validation ratings (no penalty, learned user vectors)."""
+        total = torch.zeros((), device=self.device_)
+        for start in range(0, data["n"], 2**20):
+            sl = slice(start, start + 2**20)
+            err = data["values"][sl] - self.module_(data["users"][sl], data["items"][sl])
+            total = total + (err * err).sum()
+        return total / data["n"]
+
+    # ------------------------------------------------------------- inference
+    def _fold_in(self, batch):
+        """User vectors (and biases, bilinear model) of the history rows, items frozen."""
+        m, alpha = self.module_, self._spec["alpha"]
+        counts = batch.row_counts().to(torch.float32)
+        if not self._neural:
+            targets = batch.values - m.global_mean - m.item_bias[batch.indices]
+            # The per-interaction penalty of a row with n ratings is alpha * n * (|p|² + b²).
+            reg = (alpha * counts).clamp(min=1e-6)
+            sol = ridge_fold_in(batch, m.item_factors, targets, reg, intercept=reg)
+            return sol[:, :-1], sol[:, -1]
+        rows, items, values = batch.row_ids(), batch.indices, batch.values
+        m.eval()
+
+        def loss(users):
+            err = values - m.score(rows, items, user_vectors=users[rows])
+            return (err * err).sum() + alpha * (counts * (users ** 2).sum(-1)).sum()
+
+        init = torch.zeros((batch.n_rows, m.user_factors.shape[1]), device=values.device)
+        users = gradient_fold_in(init, loss, frozen=m, n_steps=self._spec["fold_in_steps"],
+                                 learning_rate=self._spec["fold_in_learning_rate"])
+        return users, None
+
+    def _score_batch(self, batch):
+        m = self.module_
+        users, bias = self._fold_in(batch)
+        if self._neural:
+            scores = m.score_all(users)
+        else:
+            scores = m.global_mean + bias.unsqueeze(1) + m.item_bias.unsqueeze(0) + users @ m.item_factors.T
+        if self._spec["clip"]:
+            scores = scores.clamp(*self.rating_range_)
+        return scores
+
+    def _transform_batch(self, batch):
+        return self._fold_in(batch)[0]
+
+    def _fold_in_reproduces_learned(self):
+        # A network's user vectors are not identifiable: its fold-in is checked by RMSE instead.
+        return not self._hidden()
+
+    def _learned_user_vectors(self):
+        """User vectors learned for the training rows (fold-in must reproduce them)."""
+        return self.user_factors_
+
+    # ------------------------------------------------------ fitted attributes
+    def _param_array(self, name):
+        return getattr(self.module_, name).detach().cpu().numpy().copy()
+
+    @property
+    def user_factors_(self):
+        """Learned user vectors of the training rows, ``(n_users_, n_factors)``."""
+        return self._param_array("user_factors")
+
+    @property
+    def item_factors_(self):
+        """Learned item vectors, ``(n_items_, n_factors)``."""
+        return self._param_array("item_factors")
+
+    @property
+    def user_bias_(self):
+        """Learned user biases (bilinear model)."""
+        return self._param_array("user_bias")
+
+    @property
+    def item_bias_(self):
+        """Learned item biases (bilinear model)."""
+        return self._param_array("item_bias")
+
+    @property
+    def global_mean_(self):
+        """Mean training rating (bilinear model)."""
+        return float(self.module_.global_mean)
