@@ -14,19 +14,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
+from benchmarks._common import default_data_home, environment
+
 import numpy as np
-import sklearn
-import torch
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-import skrec
-from skrec import BaselineBiases
+from skrec import BaselineBiases, MFRegressor
 from skrec.datasets import load_movielens
 from skrec.metrics import mae, rmse
 from skrec.model_selection import train_test_split_interactions
@@ -38,29 +35,39 @@ MODELS = {
         {"alpha": [(a_u, a_i) for a_u in (2.0, 3.0, 5.0, 8.0) for a_i in (1.0, 2.0, 3.0, 5.0)],
          "regularization": ["l2", "variance"]},
     ),
+    # Epochs are chosen by early stopping inside the validation fit, then the model is refitted
+    # on the whole base file for that many epochs.
+    "MFRegressor": (
+        MFRegressor(learning_rate=0.005, batch_size=1024, max_iter=200, early_stopping=True,
+                    n_iter_no_change=5),
+        {"n_factors": [32, 64, 128], "alpha": [0.08, 0.1, 0.15]},
+    ),
 }
 
 
-def default_data_home():
-    env = os.environ.get("SKREC_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 def tune(estimator, grid, X_base, seed=0):
-    """Best parameters by RMSE on a 10 % validation split of the base ratings."""
+    """Best parameters by RMSE on a 10 % validation split of the base ratings.
+
+    For a model with early stopping, the chosen parameters include ``max_iter`` = the best
+    epoch of its validation fit and ``early_stopping=False``, so that the final fit uses the
+    whole base file.
+    """
     X_fit, X_val = train_test_split_interactions(X_base, 0.1, random_state=seed)
     best = None
     for params in ParameterGrid(grid):
         est = clone(estimator).set_params(**params).fit(X_fit)
         score = est.score(X_fit, X_val)  # -RMSE on the validation ratings
         if best is None or score > best[0]:
+            if getattr(est, "best_iteration_", None):
+                params = dict(params, max_iter=est.best_iteration_, early_stopping=False)
             best = (score, params)
     return best[1], -best[0]
 
 
-def run(data_home, device="auto", folds=("u1", "u2", "u3", "u4", "u5")):
+def run(data_home, device="auto", folds=("u1", "u2", "u3", "u4", "u5"), models=tuple(MODELS)):
     rows = []
-    for name, (estimator, grid) in MODELS.items():
+    for name in models:
+        estimator, grid = MODELS[name]
         estimator = clone(estimator).set_params(device=device, random_state=0)
         per_fold, fit_seconds, tune_seconds = [], 0.0, 0.0
         for fold in folds:
@@ -84,12 +91,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args(argv)
     data_home = Path(args.data_home) if args.data_home else default_data_home()
-    rows = run(data_home, args.device)
+    rows = run(data_home, args.device, models=args.models)
     print()
-    print(f"skrec {skrec.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-          f"python {platform.python_version()}, {platform.machine()}")
+    print(environment(args.device))
     print("| model | mean RMSE | mean MAE | per-fold RMSE | fit+predict, 5 folds | tuning, 5 folds | device |")
     print("|---|---|---|---|---|---|---|")
     for name, per_fold, fit_s, tune_s, device in rows:

@@ -7,8 +7,9 @@ offer ``predict``, ``recommend``, ``score`` and ``transform``; they compose with
 
 from .base import BaseRecommender, TorchRecommender, all_estimators
 from .baseline import BaselineBiases
+from .compose import ResidualRegressor
 from .factorization import BPRRanker, MFRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["BaseRecommender", "TorchRecommender", "BaselineBiases", "MFRegressor", "BPRRanker", "all_estimators", "__version__"]
+__all__ = ["BaseRecommender", "TorchRecommender", "BaselineBiases", "MFRegressor", "BPRRanker", "ResidualRegressor", "all_estimators", "__version__"]

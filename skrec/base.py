@@ -164,7 +164,8 @@ class BaseRecommender(BaseEstimator):
             raise_invalid("X", f"a matrix of shape ({self.n_users_}, {self.n_items_}) as in the previous fit, "
                                "to continue training (warm_start=True)", f"<shape {X.shape}>")
         self.n_users_, self.n_items_ = X.shape
-        self.device_ = resolve_device(self.device) if hasattr(self, "device") else torch.device("cpu")
+        device = getattr(self, "device", None)
+        self.device_ = resolve_device(device) if device is not None else torch.device("cpu")
         try:
             self._fit(X, warm)
         except Exception:

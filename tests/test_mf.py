@@ -1,0 +1,211 @@
+"""MFRegressor, ResidualRegressor and the plotting helpers."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from skrec import BaselineBiases, MFRegressor, ResidualRegressor
+from skrec._torch import DeviceCSR, ridge_fold_in
+from skrec.datasets import make_interactions
+from skrec.metrics import rmse
+from skrec.model_selection import holdout_split
+
+
+@pytest.fixture(scope="module")
+def planted():
+    b = make_interactions(400, 120, kind="explicit", n_clusters=4, density=0.3, noise=0.1, random_state=0)
+    truth = b.global_mean + b.user_bias[:, None] + b.item_bias[None, :] + b.user_factors @ b.item_factors.T
+    X_hist, y = holdout_split(b.X, 0.2, random_state=0)
+    return b.X, X_hist, y, np.clip(truth, 1, 5)
+
+
+@pytest.fixture(scope="module")
+def mf(planted):
+    _, X_hist, _, _ = planted
+    return MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=60,
+                       random_state=0, device="cpu").fit(X_hist)
+
+
+def learned_predictions(model, y):
+    """Predictions at y's positions from the learned (not folded-in) user vectors."""
+    coo = y.tocoo()
+    with torch.no_grad():
+        p = model.module_(torch.as_tensor(coo.row.astype(np.int64)), torch.as_tensor(coo.col.astype(np.int64)))
+    p = p.clamp(*model.rating_range_).numpy()
+    return sp.csr_matrix((p, (coo.row, coo.col)), shape=y.shape)
+
+
+def test_recovers_a_planted_low_rank_matrix(planted, mf):
+    X, X_hist, y, truth = planted
+    dense = mf.predict(X_hist)
+    err_mf = np.sqrt(np.mean((dense - truth) ** 2))
+    biases = BaselineBiases(alpha=2.0, device="cpu").fit(X_hist).predict(X_hist)
+    err_biases = np.sqrt(np.mean((biases - truth) ** 2))
+    # The biases cannot express the rank-4 part; MF recovers the whole signal, unseen pairs included.
+    assert err_mf < 0.5 * err_biases, (err_mf, err_biases)
+    assert -mf.score(X_hist, y) < -BaselineBiases(alpha=2.0, device="cpu").fit(X_hist).score(X_hist, y) - 0.1
+
+
+def test_fold_in_of_training_rows_is_within_one_percent_of_the_learned_vectors(planted, mf):
+    _, X_hist, y, _ = planted
+    folded = rmse(y, mf.predict_at(X_hist, y))
+    learned = rmse(y, learned_predictions(mf, y))
+    assert abs(folded - learned) <= 0.01 * learned, (folded, learned)
+
+
+def test_fold_in_is_the_exact_minimiser_of_the_row_objective(planted, mf):
+    _, X_hist, _, _ = planted
+    row = X_hist[5]
+    p = mf.transform(row)[0].astype(np.float64)
+    Q, bi, mu, a = mf.item_factors_.astype(np.float64), mf.item_bias_, mf.global_mean_, mf.alpha
+    items, r = row.indices, row.data
+    A = np.c_[Q[items], np.ones(items.size)]
+    n = items.size
+    sol = np.linalg.solve(A.T @ A + a * n * np.eye(A.shape[1]), A.T @ (r - mu - bi[items]))
+    np.testing.assert_allclose(p, sol[:-1], atol=1e-4)
+
+
+def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties():
+    rng = np.random.default_rng(0)
+    X = sp.random(30, 20, density=0.3, random_state=1, format="csr")
+    X.data = rng.normal(size=X.nnz)
+    V = torch.as_tensor(rng.normal(size=(20, 3)))
+    batch = DeviceCSR.from_scipy(X, torch.device("cpu"), dtype=torch.float64)
+    w = torch.as_tensor(rng.random(X.nnz) + 0.5)
+    alpha = torch.as_tensor(rng.random(30) + 0.1)
+    gram = V.T @ V
+    out = ridge_fold_in(batch, V, batch.values, alpha, weights=w, gram=gram, budget=40).numpy()
+    for r in range(30):
+        s, e = X.indptr[r], X.indptr[r + 1]
+        Vr, W = V.numpy()[X.indices[s:e]], w.numpy()[s:e]
+        A = Vr.T @ (Vr * W[:, None]) + gram.numpy() + alpha[r].item() * np.eye(3)
+        np.testing.assert_allclose(out[r], np.linalg.solve(A, Vr.T @ (W * X.data[s:e])), atol=1e-10)
+
+
+def test_network_variant_predicts_in_the_rating_range_and_folds_in(planted):
+    _, X_hist, y, _ = planted
+    net = MFRegressor(n_factors=8, hidden_layer_sizes=(32,), dropout=0.1, learning_rate=0.01, batch_size=512,
+                      max_iter=15, fold_in_steps=60, clip=False, random_state=0, device="cpu").fit(X_hist)
+    P = net.predict(X_hist[:20])
+    low, high = net.rating_range_
+    assert P.min() > low - 0.5 and P.max() < high + 0.5
+    folded = rmse(y, net.predict_at(X_hist, y))
+    learned = rmse(y, learned_predictions(net, y))
+    base = rmse(y, BaselineBiases(alpha=2.0, device="cpu").fit(X_hist).predict_at(X_hist, y))
+    assert folded < base  # the network learns more than the biases
+    assert folded <= 1.03 * learned, (folded, learned)  # frozen-item fold-in serves rows about as well
+    assert net.transform(X_hist[:3]).shape == (3, 8)
+
+
+def test_early_stopping_monitors_the_validation_squared_error(planted):
+    _, X_hist, _, _ = planted
+    m = MFRegressor(n_factors=4, alpha=0.0, learning_rate=0.05, batch_size=256, max_iter=60, early_stopping=True,
+                    n_iter_no_change=3, random_state=0, device="cpu").fit(X_hist)
+    val = [h["val_loss"] for h in m.history_]
+    assert m.n_iter_ < 60  # without L2 it overfits, and stops
+    assert m.best_iteration_ == int(np.argmin(val)) + 1
+    assert 0 < min(val) < 1.5  # a mean squared error on the 1-5 scale
+
+
+def test_cosine_schedule_and_warm_start(planted):
+    _, X_hist, _, _ = planted
+    m = MFRegressor(n_factors=4, batch_size=1024, max_iter=4, lr_schedule="cosine", lr_cycle=2,
+                    random_state=0, device="cpu").fit(X_hist)
+    lrs = [h["lr"] for h in m.history_]
+    assert lrs[0] < m.learning_rate and lrs[1] < lrs[0]  # annealed within each two-epoch cycle
+    before = m.item_factors_.copy()
+    m.set_params(warm_start=True, max_iter=2).fit(X_hist)
+    assert len(m.history_) == 6 and not np.allclose(before, m.item_factors_)
+
+
+def test_same_seed_same_model_and_different_seed_differs(planted):
+    _, X_hist, _, _ = planted
+    a = MFRegressor(n_factors=4, max_iter=3, random_state=1, device="cpu").fit(X_hist).item_factors_
+    b = MFRegressor(n_factors=4, max_iter=3, random_state=1, device="cpu").fit(X_hist).item_factors_
+    c = MFRegressor(n_factors=4, max_iter=3, random_state=2, device="cpu").fit(X_hist).item_factors_
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+@pytest.mark.parametrize("params, exc, match", [
+    (dict(hidden_layer_sizes=(8, 0)), ValueError, "hidden_layer_sizes must be"),
+    (dict(hidden_layer_sizes="8"), TypeError, "hidden_layer_sizes must be"),
+    (dict(optimizer="sparse_adam"), ValueError, "optimizer must be"),
+    (dict(dropout=1.0), ValueError, "dropout must be"),
+    (dict(alpha=-0.1), ValueError, "alpha must be"),
+    (dict(fold_in_steps=0), ValueError, "fold_in_steps must be"),
+])
+def test_bad_hyper_parameters_are_named(planted, params, exc, match):
+    _, X_hist, _, _ = planted
+    with pytest.raises(exc, match=match):
+        MFRegressor(**params).fit(X_hist)
+
+
+@pytest.mark.cuda
+def test_cuda_and_cpu_agree(planted):
+    _, X_hist, y, _ = planted
+    kw = dict(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=30, random_state=0)
+    cpu = MFRegressor(device="cpu", **kw).fit(X_hist)
+    gpu = MFRegressor(device="cuda", **kw).fit(X_hist)
+    assert gpu.device_.type == "cuda"
+    # Same initial state (built on the CPU); batch orders differ by device, so compare quality.
+    np.testing.assert_allclose(gpu.score(X_hist, y), cpu.score(X_hist, y), rtol=0.02)
+    net = MFRegressor(device="cuda", hidden_layer_sizes=(16,), **kw).fit(X_hist)
+    assert np.isfinite(net.predict(X_hist[:5])).all()
+
+
+# ---------------------------------------------------------------- composition
+def test_residual_regressor_fits_mf_on_what_the_biases_leave(planted):
+    _, X_hist, y, _ = planted
+    mf = MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=40)
+    stack = ResidualRegressor(BaselineBiases(alpha=2.0), mf, random_state=0, device="cpu").fit(X_hist)
+    # The second stage sees residuals: centred near 0, with negative values.
+    resid_mean = stack.residual_.global_mean_
+    assert abs(resid_mean) < 0.1 and stack.residual_.rating_range_[0] < 0
+    base_only = stack.base_.score(X_hist, y)
+    assert stack.score(X_hist, y) > base_only + 0.1
+    # Serving = base fold-in + residual fold-in of the row's residuals.
+    manual = stack.base_.predict(X_hist[:4])
+    resid = X_hist[:4].copy()
+    resid.data = resid.data - manual[resid.nonzero()]
+    np.testing.assert_allclose(stack.predict(X_hist[:4]),
+                               np.clip(manual + stack.residual_.predict(resid), *stack.rating_range_),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_residual_regressor_grid_searches_nested_parameters(planted):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from skrec.metrics import get_scorer
+
+    _, X_hist, y, _ = planted
+    stack = ResidualRegressor(BaselineBiases(alpha=2.0), MFRegressor(n_factors=2, max_iter=5, batch_size=512),
+                              random_state=0, device="cpu")
+    search = GridSearchCV(stack, {"residual__n_factors": [2, 4]}, cv=KFold(2, shuffle=True, random_state=0),
+                          scoring=get_scorer("neg_rmse")).fit(X_hist, y)
+    assert search.best_params_["residual__n_factors"] in (2, 4)
+    assert search.best_estimator_.residual_.n_factors in (2, 4)
+
+
+def test_residual_regressor_rejects_a_ranker():
+    X = sp.csr_matrix(np.array([[5.0, 4, 0], [4, 0, 1]]))
+    with pytest.raises(TypeError, match="residual must be"):
+        ResidualRegressor(residual=object()).fit(X)
+
+
+# ------------------------------------------------------------------- plotting
+def test_plots_draw_history_and_item_map(mf):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from skrec.plotting import plot_history, plot_item_embeddings
+
+    ax = plot_history(mf)
+    loss = ax.get_lines()[0]
+    np.testing.assert_allclose(loss.get_ydata(), [h["loss"] for h in mf.history_])
+    ax = plot_item_embeddings(mf, items=[3, 1, 2], labels=["c", "a", "b"])
+    assert [t.get_text() for t in ax.texts] == ["c", "a", "b"]
+    with pytest.raises(TypeError, match="estimator must be"):
+        plot_item_embeddings(BaselineBiases(device="cpu").fit(sp.csr_matrix(np.eye(3) + 1)))
+    with pytest.raises(ValueError, match="labels must be"):
+        plot_item_embeddings(mf, items=[0, 1], labels=["x"])
