@@ -40,7 +40,7 @@ MODELS = {
     "MFRegressor": (
         MFRegressor(learning_rate=0.005, batch_size=1024, max_iter=200, early_stopping=True,
                     n_iter_no_change=5),
-        {"n_factors": [32, 64, 128], "alpha": [0.08, 0.1, 0.15]},
+        {"n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12]},
     ),
 }
 

@@ -6,10 +6,23 @@ offer ``predict``, ``recommend``, ``score`` and ``transform``; they compose with
 """
 
 from .base import BaseRecommender, TorchRecommender, all_estimators
+from .autoencoder import AutoencoderRecommender
 from .baseline import BaselineBiases
 from .compose import ResidualRegressor
 from .factorization import BPRRanker, MFRegressor
+from .sequence import SequenceTransformer
 
 __version__ = "0.1.0"
 
-__all__ = ["BaseRecommender", "TorchRecommender", "BaselineBiases", "MFRegressor", "BPRRanker", "ResidualRegressor", "all_estimators", "__version__"]
+__all__ = [
+    "BaseRecommender",
+    "TorchRecommender",
+    "BaselineBiases",
+    "MFRegressor",
+    "BPRRanker",
+    "AutoencoderRecommender",
+    "SequenceTransformer",
+    "ResidualRegressor",
+    "all_estimators",
+    "__version__",
+]

@@ -56,8 +56,8 @@ def all_estimators():
 
     Examples
     --------
-    >>> [c.__name__ for c in all_estimators()][:1]
-    ['BaselineBiases']
+    >>> "MFRegressor" in [c.__name__ for c in all_estimators()]
+    True
     """
     return list(_REGISTRY)
 

@@ -1,0 +1,223 @@
+"""BPRRanker: ranking quality on planted structure, fold-in, sampling, similar items, errors."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from skrec import BaselineBiases
+from skrec.datasets import make_interactions
+from skrec.factorization import BPRRanker
+from skrec.factorization import _bpr
+from skrec.factorization._bpr import bpr_loss
+from skrec.metrics import ndcg_at_k
+from skrec.model_selection import holdout_split, split_users
+
+FAST = dict(n_factors=16, learning_rate=0.05, batch_size=1024, max_iter=20, fold_in_steps=20,
+            random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def planted():
+    b = make_interactions(300, 100, n_clusters=5, density=0.08, noise=0.1, random_state=0)
+    X_hist, y = holdout_split(b.X, 0.25, random_state=0)
+    return b, X_hist, y
+
+
+@pytest.fixture(scope="module")
+def model(planted):
+    _, X_hist, _ = planted
+    return BPRRanker(**FAST).fit(X_hist)
+
+
+def learned_ndcg(model, X_hist, y, k=10):
+    """NDCG@k of the factors learned in fit for the training rows (no fold-in)."""
+    scores = model.user_factors_ @ model.item_factors_.T + model.item_bias_
+    scores[X_hist.nonzero()] = -np.inf
+    ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return ndcg_at_k(y, ids, k=k)
+
+
+def test_bpr_loss_matches_a_reference():
+    pos = torch.tensor([1.0, -0.5])
+    neg = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
+    w = torch.tensor([2.0, 0.5])
+    ref = np.mean([2.0 * np.mean([-np.log(1 / (1 + np.exp(-(1.0 - n)))) for n in (0.0, 2.0)]),
+                   0.5 * np.mean([-np.log(1 / (1 + np.exp(-(-0.5 - n)))) for n in (1.0, -1.0)])])
+    assert float(bpr_loss(pos, neg, w)) == pytest.approx(ref, rel=1e-6)
+
+
+def test_beats_the_popularity_baseline_on_planted_clusters(planted, model):
+    _, X_hist, y = planted
+    pop = BaselineBiases(mode="implicit", alpha=1.0, device="cpu").fit(X_hist)
+    bpr, base = model.score(X_hist, y), pop.score(X_hist, y)
+    assert bpr > base + 0.1, (bpr, base)
+
+
+def test_new_users_fold_in_beats_popularity(planted):
+    """Strong generalization: users never seen in fit are served through fold-in."""
+    b, _, _ = planted
+    tr, _, te = split_users(b.X, test_size=0.25, validation_size=0.0, random_state=0)
+    hist, held = holdout_split(b.X[te], 0.25, random_state=1)
+    for fold_in in ("gradient", "ridge"):
+        bpr = BPRRanker(**dict(FAST, fold_in=fold_in)).fit(b.X[tr])
+        pop = BaselineBiases(mode="implicit", alpha=1.0, device="cpu").fit(b.X[tr])
+        assert bpr.score(hist, held) > pop.score(hist, held) + 0.1
+
+
+def test_fold_in_of_training_rows_keeps_the_learned_ndcg(planted, model):
+    """The default (gradient) fold-in serves a training row as well as its learned vector."""
+    _, X_hist, y = planted
+    learned = learned_ndcg(model, X_hist, y)
+    folded = model.score(X_hist, y)
+    assert folded >= 0.95 * learned, (folded, learned)
+    ridge = BPRRanker(**dict(FAST, fold_in="ridge")).fit(X_hist)  # the starting point: not as good
+    assert ridge.score(X_hist, y) < folded
+
+
+def test_gradient_fold_in_moves_towards_the_history(planted, model):
+    """Fold-in vectors score the row's own items above the rest."""
+    _, X_hist, _ = planted
+    P = model.predict(X_hist[:50])
+    own = np.asarray([P[r, X_hist[r].indices].mean() for r in range(50)])
+    other = np.asarray([np.delete(P[r], X_hist[r].indices).mean() for r in range(50)])
+    assert (own > other).all()
+
+
+@pytest.mark.parametrize("negatives", ["uniform", "popularity"])
+@pytest.mark.parametrize("n_negatives", [1, 3])
+def test_negatives_never_include_the_users_positives(planted, monkeypatch, negatives, n_negatives):
+    _, X_hist, _ = planted
+    drawn = []
+    original = _bpr.sample_negatives
+
+    def recording(users, *args, **kwargs):
+        neg = original(users, *args, **kwargs)
+        drawn.append((users.clone(), neg.clone()))
+        return neg
+
+    monkeypatch.setattr(_bpr, "sample_negatives", recording)
+    BPRRanker(**dict(FAST, max_iter=3, negatives=negatives, n_negatives=n_negatives)).fit(X_hist)
+    users = torch.cat([u.unsqueeze(1).expand_as(n) for u, n in drawn]).flatten().numpy().copy()
+    neg = torch.cat([n for _, n in drawn]).flatten().numpy().copy()
+    assert neg.size == 3 * X_hist.nnz * n_negatives
+    assert np.asarray(X_hist[users, neg]).ravel().sum() == 0
+    if negatives == "popularity":  # drawn by popularity: the most popular items come up most
+        counts = np.bincount(neg, minlength=X_hist.shape[1])
+        pop = np.bincount(X_hist.indices, minlength=X_hist.shape[1])
+        assert np.corrcoef(counts, pop)[0, 1] > 0.8
+
+
+def test_negatives_may_hit_positives_without_rejection(planted, monkeypatch):
+    _, X_hist, _ = planted
+    calls = []
+    original = _bpr.sample_negatives
+
+    def recording(users, *args, **kwargs):
+        calls.append(kwargs.get("exclude"))
+        return original(users, *args, **kwargs)
+
+    monkeypatch.setattr(_bpr, "sample_negatives", recording)
+    BPRRanker(**dict(FAST, max_iter=1, exclude_positives=False)).fit(X_hist)
+    assert calls and all(c is None for c in calls)
+
+
+def test_sparse_adam_trains_as_well(planted, model):
+    _, X_hist, y = planted
+    sparse = BPRRanker(**dict(FAST, optimizer="sparse_adam", fold_in="ridge")).fit(X_hist)
+    dense = BPRRanker(**dict(FAST, fold_in="ridge")).fit(X_hist)
+    assert sparse.module_.item_factors.sparse and not dense.module_.item_factors.sparse
+    assert sparse.score(X_hist, y) > 0.9 * dense.score(X_hist, y)
+
+
+def test_confidence_weights_are_scale_free_and_used(planted):
+    _, X_hist, _ = planted
+    rng = np.random.default_rng(0)
+    Xw = X_hist.copy()
+    Xw.data = rng.integers(1, 6, Xw.nnz).astype(float)
+    params = dict(FAST, max_iter=3, confidence=True)
+    a = BPRRanker(**params).fit(Xw)
+    b = BPRRanker(**params).fit(Xw * 10.0)
+    np.testing.assert_allclose(a.predict(Xw[:5]), b.predict(Xw[:5] * 10.0), rtol=1e-4, atol=1e-4)
+    unweighted = BPRRanker(**dict(params, confidence=False)).fit(Xw)
+    assert not np.allclose(a.item_factors_, unweighted.item_factors_)
+    with pytest.raises(ValueError, match="X must be non-negative values when confidence=True"):
+        BPRRanker(**params).fit(-Xw)
+
+
+def test_transform_returns_the_fold_in_vectors(planted, model):
+    _, X_hist, _ = planted
+    Z = model.transform(X_hist[:8])
+    assert Z.shape == (8, 16)
+    np.testing.assert_allclose(Z @ model.item_factors_.T + model.item_bias_, model.predict(X_hist[:8]),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_similar_items_follow_the_planted_clusters(planted, model):
+    b, _, _ = planted
+    ids, scores = model.similar_items(np.arange(100), k=5)
+    assert ids.shape == scores.shape == (100, 5)
+    assert (ids != np.arange(100)[:, None]).all(), "the query item is never its own neighbour"
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    same = (b.item_cluster[ids] == b.item_cluster[:, None]).mean()
+    assert same > 0.7
+    V = model.item_factors_ / np.linalg.norm(model.item_factors_, axis=1, keepdims=True)
+    np.testing.assert_allclose(scores[3], V[ids[3]] @ V[3], rtol=1e-4, atol=1e-5)
+    dot_ids, dot_scores = model.similar_items([3, 3], k=2, metric="dot")
+    np.testing.assert_allclose(dot_scores[0], model.item_factors_[dot_ids[0]] @ model.item_factors_[3], rtol=1e-4)
+    np.testing.assert_array_equal(dot_ids[0], dot_ids[1])
+
+
+@pytest.mark.parametrize("items, k, match, exc", [
+    (np.array([0, 200]), 3, r"items must be item indices in \[0, 100\)", ValueError),
+    (np.array([0.5]), 3, "items must be integer item indices", TypeError),
+    (np.array([], dtype=int), 3, "items must be an item index or a non-empty 1-D array", ValueError),
+    ([1, 2], 100, "k must be an int >= 1 and <= 99", ValueError),
+    ([1, 2], 0, "k must be an int >= 1", ValueError),
+])
+def test_similar_items_validates_its_arguments(model, items, k, match, exc):
+    with pytest.raises(exc, match=match):
+        model.similar_items(items, k)
+
+
+def test_similar_items_validates_metric_and_needs_fit(model):
+    with pytest.raises(ValueError, match="metric must be one of 'cosine', 'dot'"):
+        model.similar_items([0], 2, metric="euclid")
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        BPRRanker().similar_items([0], 2)
+
+
+@pytest.mark.parametrize("param, value, match, exc", [
+    ("n_factors", 0, "n_factors must be an int >= 1; got 0.", ValueError),
+    ("alpha", -1.0, "alpha must be a float >= 0; got -1.0.", ValueError),
+    ("n_negatives", 1.5, "n_negatives must be an int >= 1; got 1.5.", TypeError),
+    ("negatives", "hard", "negatives must be one of 'uniform', 'popularity'; got 'hard'.", ValueError),
+    ("fold_in", "exact", "fold_in must be one of 'gradient', 'ridge'; got 'exact'.", ValueError),
+    ("fold_in_alpha", 0.0, "fold_in_alpha must be a float > 0; got 0.0.", ValueError),
+    ("optimizer", "lbfgs", "optimizer must be one of", ValueError),
+])
+def test_bad_hyper_parameters_are_rejected(planted, param, value, match, exc):
+    _, X_hist, _ = planted
+    with pytest.raises(exc, match=match):
+        BPRRanker(**{**FAST, param: value}).fit(X_hist)
+
+
+def test_hyper_parameters_of_the_fit_are_used_after_set_params(planted):
+    _, X_hist, _ = planted
+    model = BPRRanker(**dict(FAST, max_iter=2)).fit(X_hist)
+    before = model.predict(X_hist[:3])
+    model.set_params(fold_in="ridge", fold_in_steps=1, alpha=5.0)
+    np.testing.assert_array_equal(model.predict(X_hist[:3]), before)
+
+
+@pytest.mark.cuda
+def test_cpu_and_cuda_agree(planted):
+    _, X_hist, y = planted
+    cpu = BPRRanker(**FAST).fit(X_hist)
+    gpu = BPRRanker(**dict(FAST, device="cuda")).fit(X_hist)
+    assert gpu.device_.type == "cuda"
+    # different random streams on each device: equal quality, not equal numbers
+    assert abs(gpu.score(X_hist, y) - cpu.score(X_hist, y)) < 0.05
+    sp_rows = sp.csr_matrix(X_hist[:10])
+    assert np.isfinite(gpu.predict(sp_rows)).all()
