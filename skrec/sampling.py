@@ -88,8 +88,12 @@ def sample_negatives(users, n_items, generator, *, n_negatives=1, probabilities=
         room = (n_items - n_pos).clamp(min=1)
         j = (torch.rand(shape, generator=generator, device=device) * room).long().clamp_(max=room - 1)
         # Within a row, positive p_k (k-th, 0-based) shifts every draw j >= p_k - k by one.
-        rank = torch.arange(exclude.indices.shape[0], device=device) - exclude.indptr[exclude.row_ids()]
-        shifted = exclude.row_ids() * n_items + exclude.indices - rank  # sorted
+        def shifted_keys():
+            rows = exclude.row_ids()
+            rank = torch.arange(exclude.indices.shape[0], device=device) - exclude.indptr[rows]
+            return rows * n_items + exclude.indices - rank  # sorted
+
+        shifted = exclude.cached(("shifted", n_items), shifted_keys)  # built once per matrix, not per batch
         below = torch.searchsorted(shifted, users.unsqueeze(1) * n_items + j, right=True) - start
         return (j + below).clamp_(max=n_items - 1)  # a user who has every item gets an arbitrary one
     if probabilities is None:
@@ -102,7 +106,7 @@ def sample_negatives(users, n_items, generator, *, n_negatives=1, probabilities=
     neg = draw()
     if exclude is None or exclude.indices.numel() == 0:
         return neg
-    keys_all = exclude.row_ids() * n_items + exclude.indices  # sorted
+    keys_all = exclude.cached(("keys", n_items), lambda: exclude.row_ids() * n_items + exclude.indices)  # sorted
     user_base = users.unsqueeze(1) * n_items
     for _ in range(max_rounds):
         keys = user_base + neg

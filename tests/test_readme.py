@@ -17,3 +17,21 @@ def test_quickstart_runs(data_home, monkeypatch, capsys):
     assert 0.85 < rmse < 1.0
     assert namespace["ids"].shape == (3, 10)
     assert namespace["search"].best_estimator_.n_items_ == 1682
+
+
+def test_model_tour_runs(data_home, monkeypatch, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 2, "the README has a tour of the models after the quickstart"
+    monkeypatch.setenv("SKREC_DATA", str(data_home))
+    namespace = {}
+    head = blocks[0].split("# Model selection")[0]  # the data and the baseline, without the search
+    exec(compile(head + blocks[1], "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    mf = float(re.search(r"MF RMSE ([0-9.]+)", out).group(1))
+    base = float(re.search(r"^RMSE ([0-9.]+)", out, flags=re.M).group(1))
+    assert mf < base  # factors improve on the biases
+    ndcg = {m.group(1): float(m.group(2)) for m in re.finditer(r"^(\S+) \{'ndcg@10': ([0-9.]+)", out, flags=re.M)}
+    popular = namespace["evaluate"](namespace["BaselineBiases"](mode="implicit").fit(namespace["P_hist"]),
+                                    namespace["P_hist"], namespace["P_held"], metrics=("ndcg@10",))["ndcg@10"]
+    assert set(ndcg) == {"BPR", "EASE", "Mult-DAE"} and all(v > popular for v in ndcg.values()), (ndcg, popular)
+    assert 0 < namespace["seq"].score(namespace["T_hist"], namespace["T_last"]) <= 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -111,6 +111,17 @@ class DeviceCSR:
     values: torch.Tensor
     shape: tuple
     indptr_host: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def cached(self, key, build):
+        """``build()`` once per matrix and ``key`` (e.g. sorted keys reused by every batch).
+
+        The arrays of a :class:`DeviceCSR` are never modified in place, so a derived tensor
+        stays valid for the matrix's lifetime.
+        """
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     @classmethod
     def from_scipy(cls, X, device, dtype=torch.float32):
