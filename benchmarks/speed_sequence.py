@@ -126,7 +126,7 @@ def main(argv=None):
         SequenceTransformer(**est, max_iter=1 + args.epochs).fit(X)
     ours = (rec["many"] - rec["one"]) / args.epochs
     plain = plain_epochs(plain_sequences(X, device), X.shape[1], device, args.epochs)
-    print(f"| setting | epoch time | ratio to plain |")
+    print("| setting | epoch time | ratio to plain |")
     print("|---|---|---|")
     print(f"| SequenceTransformer (estimator, full softmax) | {ours:.3f} s | {ours / plain:.2f} |")
     print(f"| plain hand-written SASRec loop, same size | {plain:.3f} s | 1.00 |")

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..base import TorchRecommender, register
-from ..utils.validation import check_param, raise_invalid
+from ..utils.validation import raise_invalid
 
 __all__ = ["BaselineBiases", "BiasModule"]
 

@@ -49,10 +49,13 @@ class BiasedMF(nn.Module):
     def forward(self, users, items):
         return self.score(users, items)
 
-    def penalty(self, users, items):
-        """``|p_u|² + |q_i|² + b_u² + b_i²`` of each pair (the per-interaction L2 term)."""
-        return ((self.user_factors[users] ** 2).sum(-1) + (self.item_factors[items] ** 2).sum(-1)
-                + self.user_bias[users] ** 2 + self.item_bias[items] ** 2)
+    def terms(self, users, items):
+        """Predictions and the per-interaction L2 term ``|p_u|² + |q_i|² + b_u² + b_i²`` of each
+        pair, from one gather of the rows (the training step's hot path)."""
+        p, q = self.user_factors[users], self.item_factors[items]
+        bu, bi = self.user_bias[users], self.item_bias[items]
+        pred = self.global_mean + bu + bi + (p * q).sum(-1)
+        return pred, (p * p).sum(-1) + (q * q).sum(-1) + bu * bu + bi * bi
 
 
 class EmbeddingNet(nn.Module):
@@ -120,9 +123,12 @@ class EmbeddingNet(nn.Module):
         h = self.mlp[1:](h)
         return self.low + self.span * torch.sigmoid(h.squeeze(-1))
 
-    def penalty(self, users, items):
-        """``|p_u|² + |q_i|²`` of each pair (the per-interaction L2 term)."""
-        return (self.user_factors[users] ** 2).sum(-1) + (self.item_factors[items] ** 2).sum(-1)
+    def terms(self, users, items):
+        """Predictions and the per-interaction L2 term ``|p_u|² + |q_i|²`` of each pair."""
+        p, q = self.user_factors[users], self.item_factors[items]
+        h = self.embedding_dropout(torch.cat([p, q], dim=-1))
+        pred = self.low + self.span * torch.sigmoid(self.mlp(h).squeeze(-1))
+        return pred, (p * p).sum(-1) + (q * q).sum(-1)
 
 
 @register
@@ -346,9 +352,9 @@ class MFRegressor(TorchRecommender):
         return data["n"]
 
     def _loss(self, data, idx, generator):
-        u, i = data["users"][idx], data["items"][idx]
-        err = data["values"][idx] - self.module_(u, i)
-        return (err * err).mean() + self._spec["alpha"] * self.module_.penalty(u, i).mean()
+        pred, penalty = self.module_.terms(data["users"][idx], data["items"][idx])
+        err = data["values"][idx] - pred
+        return (err * err).mean() + self._spec["alpha"] * penalty.mean()
 
     def _validation_loss(self, data, generator):
         """Mean squared error on the validation ratings (no penalty, learned user vectors)."""
