@@ -167,6 +167,10 @@ class DeviceCSR:
             torch.arange(self.n_rows, device=self.indptr.device), self.row_counts(), output_size=self.nnz
         )
 
+    def coo(self):
+        """``(rows, columns, values)`` of the stored entries on the device (row-major order)."""
+        return self.row_ids(), self.indices, self.values
+
     def to_dense(self):
         """Dense ``[n_rows, n_items]`` float tensor on the device."""
         out = torch.zeros(self.shape, dtype=self.values.dtype, device=self.values.device)

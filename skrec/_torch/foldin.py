@@ -13,11 +13,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["ridge_fold_in", "gradient_fold_in"]
+__all__ = ["ridge_fold_in", "gradient_fold_in", "length_chunks"]
 
 
-def _length_chunks(lengths, width, budget):
-    """Group rows (sorted by length) so that ``rows * max_length * width <= budget``."""
+def length_chunks(lengths, width, budget):
+    """Group row indices, sorted by length, so that ``rows * max_length * width <= budget``.
+
+    Used to pad per-row gathers without letting one long row blow up a whole batch.
+
+    Examples
+    --------
+    >>> [c.tolist() for c in length_chunks(np.array([3, 1, 2]), width=1, budget=4)]
+    [[1, 2], [0]]
+    """
     order = np.argsort(lengths, kind="stable")
     chunks, start = [], 0
     while start < order.size:
@@ -85,7 +93,7 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
         reg[:, d] = intercept.to(device, dtype) if torch.is_tensor(intercept) else float(intercept)
     out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)
     lengths = np.diff(batch.indptr_host)
-    for rows_host in _length_chunks(lengths, width, budget):
+    for rows_host in length_chunks(lengths, width, budget):
         L = int(lengths[rows_host[-1]])
         if L == 0:  # empty rows: no data term, the solution is 0
             continue

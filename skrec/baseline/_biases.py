@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._torch import DeviceCSR
 from ..base import TorchRecommender, register
 from ..utils.validation import raise_invalid
 
@@ -218,11 +219,7 @@ class BaselineBiases(TorchRecommender):
         return w
 
     def _training_data(self, X):
-        coo = X.tocoo()
-        dev = self.device_
-        users = torch.as_tensor(coo.row.astype(np.int64), device=dev)
-        items = torch.as_tensor(coo.col.astype(np.int64), device=dev)
-        values = torch.as_tensor(coo.data, dtype=torch.float32, device=dev)
+        users, items, values = DeviceCSR.from_scipy(X, self.device_).coo()
         user_counts = torch.bincount(users, minlength=X.shape[0]).float()
         w = self._weights(user_counts, self._item_counts, users, items) / self._weight_scale
         return {"users": users, "items": items, "values": values, "weights": w, "n": int(X.nnz)}

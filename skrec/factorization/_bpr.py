@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._torch import DeviceCSR, gradient_fold_in, make_generator, ridge_fold_in, topk_items
-from .._torch.foldin import _length_chunks
+from .._torch.foldin import length_chunks
 from ..base import TorchRecommender, register
 from ..sampling import sample_negatives
 from ..utils.validation import check_k, check_param, raise_invalid
@@ -264,14 +264,12 @@ class BPRRanker(TorchRecommender):
         return module
 
     def _training_data(self, X):
-        coo = X.tocoo()
-        dev = self.device_
-        data = {"users": torch.as_tensor(coo.row.astype(np.int64), device=dev),
-                "items": torch.as_tensor(coo.col.astype(np.int64), device=dev),
-                "n": int(X.nnz), "positives": DeviceCSR.from_scipy(X, dev),
+        positives = DeviceCSR.from_scipy(X, self.device_)
+        users, items, values = positives.coo()
+        data = {"users": users, "items": items, "n": int(X.nnz), "positives": positives,
                 "probabilities": self._probabilities}
         if self._spec["confidence"]:
-            data["weights"] = torch.as_tensor(coo.data, dtype=torch.float32, device=dev) / self._weight_scale
+            data["weights"] = values / self._weight_scale
         return data
 
     def _n_samples(self, data):
@@ -352,7 +350,7 @@ class BPRRanker(TorchRecommender):
         out = init.clone()
         lengths = np.diff(batch.indptr_host)
         dev = self.device_
-        for rows_host in _length_chunks(lengths, S.numel(), 2**22):
+        for rows_host in length_chunks(lengths, S.numel(), 2**22):
             L = int(lengths[rows_host[-1]])
             if L == 0:  # empty histories keep the (zero) ridge vector: only the L2 term is left
                 continue

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._torch import gradient_fold_in, ridge_fold_in
+from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
 from ..base import TorchRecommender, register
 from ..utils.validation import raise_invalid
 
@@ -341,12 +341,8 @@ class MFRegressor(TorchRecommender):
         return module
 
     def _training_data(self, X):
-        coo = X.tocoo()
-        dev = self.device_
-        return {"users": torch.as_tensor(coo.row.astype(np.int64), device=dev),
-                "items": torch.as_tensor(coo.col.astype(np.int64), device=dev),
-                "values": torch.as_tensor(coo.data, dtype=torch.float32, device=dev),
-                "n": int(X.nnz)}
+        users, items, values = DeviceCSR.from_scipy(X, self.device_).coo()
+        return {"users": users, "items": items, "values": values, "n": int(X.nnz)}
 
     def _n_samples(self, data):
         return data["n"]
