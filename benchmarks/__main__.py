@@ -1,0 +1,92 @@
+"""``python -m benchmarks``: skrec's estimators beside the peers users would pick.
+
+Usage::
+
+    python -m benchmarks [--dataset ml100k|ml1m|beauty|synthetic] [--protocols P1,P2,..]
+        [--models NAME,..] [--folds u1,..] [--device auto|cpu|cuda] [--out DIR] [--data-home DIR]
+    python -m benchmarks tune --dataset D --protocol P [--models NAME,..] [--device ...]
+    python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models ...] [--device ...]
+
+The default runs every estimator and reference on MovieLens-100k under P1-P4 (about
+10 minutes on a 2-core CPU) and writes ``results.md``, ``results.json``, ``results.csv`` and
+the plots to ``--out`` (default ``benchmark-output/<dataset>-<device>``); the Markdown
+table is printed too. Models whose optional package is missing (``pip install -e
+".[bench]"`` adds implicit and scikit-surprise) appear as missing rows. The exit status is 1
+when any model failed (its row says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from benchmarks._common import environment
+
+
+def _names(text):
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def quality(argv):
+    from benchmarks import report, suite
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml100k", choices=sorted(suite.DATASETS))
+    parser.add_argument("--protocols", default=None, help="comma-separated subset of P1,P2,P3,P4")
+    parser.add_argument("--models", default=None, help="comma-separated model names (default: all)")
+    parser.add_argument("--folds", default=None, help="ML-100k P1 folds (default u1,...,u5)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    records = suite.run(args.dataset, _names(args.protocols), _names(args.models), device=args.device,
+                        data_home=args.data_home, folds=_names(args.folds), progress=not args.no_progress)
+    env = environment(args.device)
+    out = Path(args.out or f"benchmark-output/{args.dataset}-{records[0].get('device', 'cpu').split(':')[0]}"
+               if records else args.out or "benchmark-output")
+    command = "python -m benchmarks " + shlex.join(argv)
+    written = report.write(records, out, env, command.strip())
+    print()
+    print(report.markdown(records, env))
+    print(f"\nwritten to {out}/: results.md, results.json, results.csv"
+          + "".join(f", {p.name}" for p in written))
+    return 1 if any(r.get("status", "").startswith("error") for r in records) else 0
+
+
+def tune(argv):
+    from benchmarks import suite
+    from benchmarks.tune import tune as run_tune
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks tune")
+    parser.add_argument("--dataset", default="ml100k", choices=sorted(suite.DATASETS))
+    parser.add_argument("--protocol", required=True, choices=("P1", "P2", "P3", "P4"))
+    parser.add_argument("--models", default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--data-home", default=None)
+    args = parser.parse_args(argv)
+    found = run_tune(args.dataset, args.protocol, _names(args.models), device=args.device,
+                     data_home=args.data_home, log=lambda m: print(m, flush=True))
+    print(f"\n# python -m benchmarks tune {shlex.join(argv)}  ({environment(args.device)})")
+    print(f"PARAMS[{args.dataset!r}][{args.protocol!r}] = {{")
+    for name, (best, score, _) in found.items():
+        print(f"    {name!r}: {best!r},  # validation {suite.SELECT[args.protocol]} {score:.4f}")
+    print("}")
+    return 0
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "tune":
+        return tune(argv[1:])
+    if argv and argv[0] == "speed":
+        from benchmarks.speed import main as speed_main
+
+        return speed_main(argv[1:])
+    return quality(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The quality suite: every skrec estimator beside the references, per protocol of DESIGN.md §4.
+
+``python -m benchmarks`` runs it on MovieLens-100k; see :mod:`benchmarks.__main__` for the
+flags. The pieces, usable on their own:
+
+- :data:`CATALOGUE` — each model's name, protocols, optional dependency and constructor;
+- :func:`protocol_split` — a dataset under a protocol: the tuning triple (fit, history,
+  held-out) and the test triples (one per fold);
+- :func:`run` — fit, score and time every (protocol, model) pair, returning one record each;
+- :mod:`benchmarks.report` turns the records into tables, files and plots.
+
+The hyper-parameters come from :mod:`benchmarks.params` (chosen on validation data by
+``python -m benchmarks tune``); the test targets are only ever scored once per model.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.utils import Bunch
+from tqdm.auto import tqdm
+
+from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
+from skrec.datasets import load_movielens, make_interactions
+from skrec.model_selection import (evaluate, filter_interactions, holdout_split,
+                                   train_test_split_interactions)
+
+from benchmarks import peers
+from benchmarks._common import load_beauty_order, load_ml1m_order, p2_split, p3_split, p4_split
+from benchmarks.params import FIXED, PARAMS
+
+__all__ = ["CATALOGUE", "DATASETS", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run"]
+
+METRICS = {
+    "P1": ("rmse", "mae"),
+    "P2": ("recall@20", "recall@50", "ndcg@100"),
+    "P3": ("hit_rate@10", "ndcg@10"),
+    "P4": ("recall@20", "ndcg@20"),
+}
+SELECT = {"P1": "neg_rmse", "P2": "ndcg@100", "P3": "ndcg@10", "P4": "ndcg@20"}  # tuning target
+DATASETS = {  # the protocols each dataset supports
+    "ml100k": ("P1", "P2", "P3", "P4"),
+    "ml1m": ("P2", "P3", "P4"),  # ratings 1-3 are partly missing here: no P1 on ML-1M
+    "beauty": ("P3",),
+    "synthetic": ("P1", "P2", "P3", "P4"),
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row of the suite: who made it, where it runs, what it needs and how to build it."""
+
+    family: str  # "skrec" or "reference"
+    protocols: tuple
+    make: object  # callable(**params) -> estimator
+    needs: str | None = None  # optional package
+    skrec: bool = field(default=False)  # a torch estimator (takes device / random_state)
+    order_input: bool = False  # fitted on order keys (timestamps) rather than binary rows
+
+
+_RANKING = ("P2", "P3", "P4")
+CATALOGUE = {
+    "BaselineBiases": Spec("skrec", ("P1",), BaselineBiases, skrec=True),
+    "MFRegressor": Spec("skrec", ("P1",), MFRegressor, skrec=True),
+    "BPRRanker": Spec("skrec", _RANKING, BPRRanker, skrec=True),
+    "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender, skrec=True),
+    "AutoencoderRecommender (EASE+dropout)": Spec("skrec", _RANKING, AutoencoderRecommender, skrec=True),
+    "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, skrec=True, order_input=True),
+    "Popularity": Spec("reference", _RANKING, peers.Popularity),
+    "EASE": Spec("reference", _RANKING, peers.EASE),
+    "implicit ALS": Spec("reference", _RANKING, peers.ImplicitALS, needs="implicit"),
+    "implicit BPR": Spec("reference", _RANKING, peers.ImplicitBPR, needs="implicit"),
+    "Surprise BaselineOnly": Spec("reference", ("P1",), lambda **p: peers.SurpriseRating("BaselineOnly", **p),
+                                  needs="surprise"),
+    "Surprise SVD": Spec("reference", ("P1",), lambda **p: peers.SurpriseRating("SVD", **p), needs="surprise"),
+    "Surprise SVD++": Spec("reference", ("P1",), lambda **p: peers.SurpriseRating("SVDpp", **p),
+                           needs="surprise"),
+}
+
+
+def build(name, dataset, protocol, *, device="auto", random_state=0, params=None):
+    """The configured estimator ``name`` for ``dataset``/``protocol`` (``params`` override)."""
+    spec = CATALOGUE[name]
+    kwargs = dict(FIXED.get(name, {}))
+    kwargs.update(PARAMS.get(dataset, {}).get(protocol, {}).get(name, {}))
+    kwargs.update(params or {})
+    if spec.skrec:
+        kwargs.update(device=device, random_state=random_state)
+    if name == "implicit BPR":
+        kwargs["same_users"] = protocol != "P2"
+    return spec.make(**kwargs)
+
+
+def _binary(X):
+    X = sp.csr_matrix(X, copy=True)
+    X.data[:] = 1.0
+    return X
+
+
+def _p3_order(ratings, timestamps, min_user=5):
+    """Order keys of the ratings >= 4, users with >= ``min_user`` of them (P3 data)."""
+    keep = sp.csr_matrix(timestamps.multiply(ratings >= 4))
+    keep.eliminate_zeros()
+    return keep[np.flatnonzero(np.diff(keep.indptr) >= min_user)]
+
+
+def _synthetic(kind):
+    if kind == "P1":
+        return make_interactions(1500, 800, kind="explicit", n_clusters=8, density=0.05, noise=0.5,
+                                 random_state=0).X
+    if kind == "P3":
+        return make_interactions(1500, 600, kind="sequence", n_clusters=8, density=0.03, noise=0.2,
+                                 random_state=0).X
+    return make_interactions(2000, 1000, n_clusters=8, density=0.03, noise=0.3, random_state=0).X
+
+
+def protocol_split(dataset, protocol, data_home=None, folds=None):
+    """``dataset`` under ``protocol``: ``Bunch(tune, tests, same_users, order)``.
+
+    ``tune`` is ``(fit, history, held)`` for model selection and ``tests`` a list of
+    ``(label, fit, history, held)``; ``same_users`` tells whether the evaluated rows are the
+    fitted rows (P1, P3, P4) or unseen users folded in (P2); ``order`` whether the values
+    are order keys (P3) that non-sequential models see binarized.
+    """
+    if protocol not in DATASETS[dataset]:
+        raise ValueError(f"protocol: {dataset} supports {DATASETS[dataset]}, got {protocol!r}")
+    if dataset == "synthetic":
+        X = _synthetic(protocol)
+    elif dataset == "beauty":
+        X = load_beauty_order(data_home).order
+    elif dataset == "ml1m":
+        X = load_ml1m_order(data_home).order  # timestamps of the ratings >= 4, users with >= 5
+    else:
+        ml = load_movielens("100k", data_home=data_home, download=False)
+        X = _p3_order(ml.ratings, ml.timestamps)
+    if protocol in ("P2", "P4") and dataset != "synthetic":
+        X = _binary(X)
+    if protocol == "P1":
+        if dataset == "ml100k":
+            folds = folds or ("u1", "u2", "u3", "u4", "u5")
+            data = [load_movielens("100k", data_home=data_home, download=False, fold=f) for f in folds]
+            tests = [(f, d.train, d.train, d.test) for f, d in zip(folds, data)]
+        else:
+            train, test = train_test_split_interactions(X, 0.2, random_state=0)
+            tests = [("80/20", train, train, test)]
+        fit, held = train_test_split_interactions(tests[0][1], 0.1, random_state=0)
+        return Bunch(tune=(fit, fit, held), tests=tests, same_users=True, order=False)
+    if protocol == "P2":
+        s = p2_split(X)
+        return Bunch(tune=(s.train, s.val_hist, s.val_held), tests=[("test users", s.train, s.test_hist, s.test_held)],
+                     same_users=False, order=False)
+    if protocol == "P3":
+        s = p3_split(X)
+        return Bunch(tune=(s.train, s.val_hist, s.val_held), tests=[("last item", s.test_hist, s.test_hist, s.test_held)],
+                     same_users=True, order=True)
+    s = p4_split(X)
+    return Bunch(tune=(s.fit, s.fit, s.val_held), tests=[("80/20", s.train, s.train, s.test_held)],
+                 same_users=True, order=False)
+
+
+def model_inputs(name, split_part, order):
+    """The matrices as ``name`` sees them: order keys for sequence models, else binary rows."""
+    if not order or CATALOGUE[name].order_input:
+        return split_part
+    return tuple(_binary(M) for M in split_part)
+
+
+class PeakMemory:
+    """Peak resident memory of this process (MiB) over a block, and CUDA's peak allocation.
+
+    On Linux the kernel's high-water mark is reset at the start (``/proc/self/clear_refs``);
+    elsewhere the figure is the process's lifetime peak (``getrusage``), noted in ``how``.
+    """
+
+    def __enter__(self):
+        self.how = "block"
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.how = "process lifetime"
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        return self
+
+    def __exit__(self, *exc):
+        self.rss_mib = None
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.rss_mib = int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        if self.rss_mib is None:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            self.rss_mib = peak / (2**20 if sys.platform == "darwin" else 1024)
+            self.how = "process lifetime"
+        self.cuda_mib = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+        return False
+
+
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def run_one(name, dataset, protocol, split, *, device="auto", random_state=0):
+    """Fit ``name`` on each test fold of ``split`` and score it: one record (a dict)."""
+    spec = CATALOGUE[name]
+    record = dict(dataset=dataset, protocol=protocol, model=name, family=spec.family)
+    if spec.needs and not peers.available(spec.needs):
+        return dict(record, status=f"missing: pip install -e \".[bench]\" ({spec.needs})")
+    scores, fit_s, eval_s, history = [], 0.0, 0.0, None
+    with PeakMemory() as mem:
+        for _, *part in split.tests:
+            fit, hist, held = model_inputs(name, part, split.order)
+            est = build(name, dataset, protocol, device=device, random_state=random_state)
+            _sync()
+            t0 = time.perf_counter()
+            est.fit(fit)
+            _sync()
+            t1 = time.perf_counter()
+            scores.append(evaluate(est, hist, held, METRICS[protocol]))
+            _sync()
+            fit_s += t1 - t0
+            eval_s += time.perf_counter() - t1
+            history = getattr(est, "history_", None) or history
+    record.update(status="ok", n_folds=len(split.tests), fit_s=fit_s, predict_s=eval_s,
+                  peak_rss_mib=mem.rss_mib, peak_rss_scope=mem.how, cuda_peak_mib=mem.cuda_mib,
+                  device=str(getattr(est, "device_", "cpu")),
+                  params={k: v for k, v in est.get_params(deep=False).items() if not callable(v)},
+                  history=[dict(h) for h in history] if history else None,
+                  n_iter=getattr(est, "n_iter_", None))
+    for metric in METRICS[protocol]:
+        record[metric] = float(np.mean([s[metric] for s in scores]))
+    if len(scores) > 1:
+        record["per_fold"] = {m: [float(s[m]) for s in scores] for m in METRICS[protocol]}
+    return record
+
+
+def run(dataset="ml100k", protocols=None, models=None, *, device="auto", data_home=None, folds=None,
+        random_state=0, progress=True, log=print):
+    """Every (protocol, model) pair of the catalogue on ``dataset``; returns the records.
+
+    A model whose optional package is missing gets a record with ``status="missing: ..."``;
+    an error while fitting one model is recorded (``status="error: ..."``) and the run goes
+    on, so one failure never hides the other rows.
+    """
+    protocols = protocols or DATASETS[dataset]
+    names = models or list(CATALOGUE)
+    unknown = sorted(set(names) - set(CATALOGUE))
+    if unknown:
+        raise ValueError(f"models: expected names from {sorted(CATALOGUE)}, got {unknown}")
+    pairs = [(p, n) for p in protocols for n in names if p in CATALOGUE[n].protocols]
+    records, splits = [], {}
+    bar = tqdm(pairs, desc=f"skrec benchmarks ({dataset})", disable=not progress, file=sys.stderr)
+    for protocol, name in bar:
+        bar.set_postfix_str(f"{protocol} {name}")
+        if protocol not in splits:
+            splits[protocol] = protocol_split(dataset, protocol, data_home, folds)
+        try:
+            rec = run_one(name, dataset, protocol, splits[protocol], device=device, random_state=random_state)
+        except Exception as exc:  # recorded in the table, and the run goes on
+            rec = dict(dataset=dataset, protocol=protocol, model=name, family=CATALOGUE[name].family,
+                       status=f"error: {type(exc).__name__}: {exc}")
+        records.append(rec)
+        shown = ", ".join(f"{m} {rec[m]:.4f}" for m in METRICS[protocol] if m in rec)
+        log(f"{protocol} {name}: {shown or rec['status']}"
+            + (f" (fit {rec['fit_s']:.1f} s)" if "fit_s" in rec else ""))
+    return records
