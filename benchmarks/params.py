@@ -40,21 +40,14 @@ GRIDS = {
     "P2": {
         "Popularity": {},
         "EASE": {"lam": [50.0, 100.0, 200.0, 400.0, 800.0]},
-        "BPRRanker": {"n_factors": [64, 128], "alpha": [0.003, 0.01, 0.03]},
-        "AutoencoderRecommender (Mult-DAE)": {"dropout": [0.5], "alpha": [0.0, 0.01]},
-        "AutoencoderRecommender (EASE+dropout)": {"alpha": [50.0, 100.0, 200.0, 400.0], "dropout": [0.0, 0.25, 0.5]},
-        "implicit ALS": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0]},
-        "implicit BPR": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.01]},
-    },
-    "P3": {
-        "SequenceTransformer": {"max_seq_len": [50, 200], "dropout": [0.2, 0.5]},
-        "Popularity": {},
-        "EASE": {"lam": [50.0, 100.0, 200.0, 400.0, 800.0]},
-        "BPRRanker": {"n_factors": [64, 128], "alpha": [0.003, 0.01, 0.03]},
-        "AutoencoderRecommender (EASE+dropout)": {"alpha": [50.0, 100.0, 200.0, 400.0], "dropout": [0.0, 0.25, 0.5]},
-        "implicit ALS": {"factors": [32, 64, 128], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0]},
+        "BPRRanker": {"n_factors": [64, 128, 256], "alpha": [0.005, 0.01, 0.02]},
+        "AutoencoderRecommender (Mult-DAE)": {"dropout": [0.5], "alpha": [0.0, 0.01, 0.05]},
+        "AutoencoderRecommender (EASE+dropout)": {"alpha": [100.0, 200.0, 400.0, 800.0], "dropout": [0.0, 0.25, 0.5]},
+        "implicit ALS": {"factors": [16, 32, 64], "regularization": [0.1, 1.0, 10.0], "alpha": [5.0, 20.0]},
+        "implicit BPR": {"factors": [128, 256], "learning_rate": [0.005, 0.01], "regularization": [0.01]},
     },
 }
+GRIDS["P3"] = {"SequenceTransformer": {"max_seq_len": [50, 200], "dropout": [0.2, 0.5]}, **GRIDS["P2"]}
 GRIDS["P4"] = dict(GRIDS["P2"])
 
 # Chosen configurations (see each block's command). Missing entries run the constructor's

@@ -109,8 +109,11 @@ class _Implicit(_Ranker):
     """Shared fit/recommend of implicit's matrix-factorization models (CPU)."""
 
     def fit(self, X, y=None):
-        self.model_ = self._make()
-        self.model_.fit(sp.csr_matrix(_training_matrix(X, y), dtype=np.float32), show_progress=False)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):  # implicit's own advice: its threads, not BLAS's
+            self.model_ = self._make()
+            self.model_.fit(sp.csr_matrix(_training_matrix(X, y), dtype=np.float32), show_progress=False)
         self.n_train_rows_ = X.shape[0]
         return self
 

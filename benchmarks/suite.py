@@ -34,7 +34,7 @@ from skrec.model_selection import (evaluate, filter_interactions, holdout_split,
                                    train_test_split_interactions)
 
 from benchmarks import peers
-from benchmarks._common import load_beauty_order, load_ml1m_order, p2_split, p3_split, p4_split
+from benchmarks._common import default_data_home, load_beauty_order, load_ml1m_order, p2_split, p3_split, p4_split
 from benchmarks.params import FIXED, PARAMS
 
 __all__ = ["CATALOGUE", "DATASETS", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run"]
@@ -132,6 +132,7 @@ def protocol_split(dataset, protocol, data_home=None, folds=None):
     """
     if protocol not in DATASETS[dataset]:
         raise ValueError(f"protocol: {dataset} supports {DATASETS[dataset]}, got {protocol!r}")
+    data_home = data_home or default_data_home()
     if dataset == "synthetic":
         X = _synthetic(protocol)
     elif dataset == "beauty":

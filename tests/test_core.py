@@ -152,7 +152,8 @@ def test_early_stopping_restores_the_best_epoch():
 def test_history_and_schedules_are_recorded():
     model = adam(max_iter=4, lr_schedule="cosine", lr_cycle=1, tol=0.0, n_iter_no_change=10).fit(ratings())
     assert [h["epoch"] for h in model.history_] == [1, 2, 3, 4]
-    assert all({"loss", "lr"} <= set(h) for h in model.history_)
+    assert all({"loss", "lr", "time"} <= set(h) for h in model.history_)
+    assert all(h["time"] > 0 for h in model.history_)
     assert model.history_[0]["lr"] < 0.05  # annealed within the epoch
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -141,7 +142,8 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, st
     Returns
     -------
     list of dict
-        One record per epoch: ``epoch``, ``loss``, ``lr`` and ``val_loss`` when validating.
+        One record per epoch: ``epoch``, ``loss``, ``lr``, ``time`` (seconds of the epoch's
+        training steps, validation excluded) and ``val_loss`` when validating.
 
     Notes
     -----
@@ -169,7 +171,7 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, st
     try:
         for epoch in bar:
             module.train()
-            total, n_batches = None, 0
+            total, n_batches, started = None, 0, time.perf_counter()
             for batch in batches():
                 if settings.lr_schedule is not None:
                     f = lr_factor(settings.lr_schedule, step, settings.lr_cycle * steps_per_epoch)
@@ -182,8 +184,8 @@ def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, st
                 total = loss.detach() if total is None else total + loss.detach()
                 n_batches += 1
                 step += 1
-            record = {"epoch": epoch + 1, "loss": float(total) / max(n_batches, 1),
-                      "lr": optimizer.param_groups[0]["lr"]}
+            record = {"epoch": epoch + 1, "loss": float(total) / max(n_batches, 1),  # one sync per epoch
+                      "lr": optimizer.param_groups[0]["lr"], "time": time.perf_counter() - started}
             if not math.isfinite(record["loss"]):
                 raise TrainingDiverged(
                     f"The training loss became {record['loss']} at epoch {epoch + 1} of "

@@ -1,0 +1,113 @@
+"""``python -m benchmarks speed``: epoch time and throughput of every estimator, at growing sizes.
+
+On synthetic matrices of MovieLens-1M's shape (6,040 × 3,706, 1 M interactions) and
+MovieLens-10M's (69,878 × 10,681, 7.6 M), each scaled by 1×, 4× and 16× in users (so in
+interactions, at the same per-user density), every gradient-trained estimator is fitted for
+``--epochs`` epochs and its epoch time read from ``history_[...]["time"]`` (training steps
+only, taken at the one device sync per epoch). Throughput is interactions per second. The
+``growth`` column divides the epoch time by the 1× epoch time of the same model: linear
+scaling gives 4 and 16. The yardstick, in the same run, is seed 003's per-sample
+``DataLoader`` loop over the same MF problem (``benchmarks.speed_mf.seed_style_loop``), timed
+over ``--yardstick-batches`` batches and extrapolated to an epoch.
+
+Usage::
+
+    python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
+        [--epochs 2] [--device auto|cpu|cuda] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import time
+from pathlib import Path
+
+import numpy as np
+
+from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
+
+from benchmarks._common import ML1M_SHAPE, ML10M_SHAPE, environment, synthetic_matrix
+from benchmarks.speed_mf import seed_style_loop
+
+__all__ = ["SPEED_MODELS", "epoch_time", "main"]
+
+SHAPES = {"ml1m": ML1M_SHAPE, "ml10m": ML10M_SHAPE}
+# name -> (data kind, constructor); the settings of DESIGN.md §5's reference figures
+SPEED_MODELS = {
+    "BaselineBiases": ("explicit", lambda: BaselineBiases(solver="adam", batch_size=2**20)),
+    "MFRegressor": ("explicit", lambda: MFRegressor(n_factors=64, batch_size=2**20)),
+    "BPRRanker": ("implicit", lambda: BPRRanker(n_factors=64, batch_size=2**20)),
+    "AutoencoderRecommender": ("implicit", lambda: AutoencoderRecommender((600, 200), batch_size=500)),
+    "SequenceTransformer": ("implicit", lambda: SequenceTransformer(n_factors=64, n_layers=2, max_seq_len=200,
+                                                                     batch_size=128, early_stopping=False)),
+}
+
+
+def epoch_time(estimator, X, epochs, device):
+    """Fit ``epochs`` epochs without early stopping; ``(median epoch seconds, fit seconds)``."""
+    estimator.set_params(max_iter=epochs, early_stopping=False, device=device, random_state=0)
+    t0 = time.perf_counter()
+    estimator.fit(X)
+    fit_s = time.perf_counter() - t0
+    return float(np.median([h["time"] for h in estimator.history_])), fit_s
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", default="ml1m,ml10m")
+    parser.add_argument("--scales", default="1,4,16")
+    parser.add_argument("--models", default=",".join(SPEED_MODELS))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--yardstick-batches", type=int, default=300)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(models) - set(SPEED_MODELS))
+    if unknown:
+        parser.error(f"--models: expected names from {list(SPEED_MODELS)}, got {unknown}")
+    rows = []
+    for shape in args.shapes.split(","):
+        n_users, n_items, nnz = SHAPES[shape]
+        base = {}
+        for scale in (int(s) for s in args.scales.split(",")):
+            data = {kind: synthetic_matrix(n_users * scale, n_items, nnz * scale, kind=kind, random_state=0)
+                    for kind in ("explicit", "implicit")}
+            size = f"{shape} ×{scale} ({n_users * scale:,} × {n_items:,}, {data['explicit'].nnz / 1e6:.1f} M)"
+            for name in models:
+                kind, make = SPEED_MODELS[name]
+                X = data[kind]
+                est = make()
+                seconds, fit_s = epoch_time(est, X, args.epochs, args.device)
+                base.setdefault(name, seconds)
+                rows.append(dict(size=size, model=name, epoch_s=seconds, fit_s=fit_s, rate=X.nnz / seconds,
+                                 growth=seconds / base[name], device=str(est.device_)))
+                print(f"{size} {name}: {seconds * 1e3:.0f} ms/epoch, {X.nnz / seconds / 1e6:.2f} M int/s, "
+                      f"growth {rows[-1]['growth']:.1f}", flush=True)
+            if scale == 1:
+                device = rows[-1]["device"]
+                rate = seed_style_loop(data["explicit"], 64, device, n_batches=args.yardstick_batches)
+                rows.append(dict(size=size, model="seed-style per-sample DataLoader (MF, batch 64)",
+                                 epoch_s=data["explicit"].nnz / rate, fit_s=None, rate=rate, growth=None,
+                                 device=device))
+                print(f"{size} seed-style loop: {rate / 1e6:.3f} M int/s", flush=True)
+    env = environment(args.device)
+    command = "python -m benchmarks speed " + shlex.join(argv if argv is not None else [])
+    lines = [f"Command: `{command.strip()}`", "", env, "",
+             "| data | model | epoch time | M interactions / s | growth vs ×1 | fit (incl. set-up) | device |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['size']} | {r['model']} | {r['epoch_s'] * 1e3:,.0f} ms | {r['rate'] / 1e6:.3f} | "
+                     + (f"{r['growth']:.1f}" if r["growth"] is not None else "–") + " | "
+                     + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "extrapolated") + f" | {r['device']} |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    out = Path(args.out or "benchmark-output/speed")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed.md").write_text(table + "\n")
+    (out / "speed.json").write_text(json.dumps({"command": command, "environment": env, "rows": rows}, indent=1))
+    print(f"\nwritten to {out}/: speed.md, speed.json")
+    return 0
