@@ -32,7 +32,7 @@ FIXED = {
 GRIDS = {
     "P1": {
         "BaselineBiases": {"alpha": [(2.0, 1.0), (5.0, 2.0), (8.0, 3.0)], "regularization": ["l2", "variance"]},
-        "MFRegressor": {"n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12]},
+        "MFRegressor": {"n_factors": [64, 128], "alpha": [0.1, 0.12, 0.15]},
         "Surprise BaselineOnly": {"params": [None]},
         "Surprise SVD": {"params": [{"reg_all": 0.02}, {"reg_all": 0.05}, {"reg_all": 0.1}]},
         "Surprise SVD++": {"params": [{"reg_all": 0.02}, {"reg_all": 0.05}]},
@@ -40,11 +40,11 @@ GRIDS = {
     "P2": {
         "Popularity": {},
         "EASE": {"lam": [50.0, 100.0, 200.0, 400.0, 800.0]},
-        "BPRRanker": {"n_factors": [64, 128, 256], "alpha": [0.005, 0.01, 0.02]},
+        "BPRRanker": {"n_factors": [128, 256, 512], "alpha": [0.002, 0.005, 0.01]},
         "AutoencoderRecommender (Mult-DAE)": {"dropout": [0.5], "alpha": [0.0, 0.01, 0.05]},
         "AutoencoderRecommender (EASE+dropout)": {"alpha": [100.0, 200.0, 400.0, 800.0], "dropout": [0.0, 0.25, 0.5]},
-        "implicit ALS": {"factors": [16, 32, 64], "regularization": [0.1, 1.0, 10.0], "alpha": [5.0, 20.0]},
-        "implicit BPR": {"factors": [128, 256], "learning_rate": [0.005, 0.01], "regularization": [0.01]},
+        "implicit ALS": {"factors": [16, 32, 64], "regularization": [1.0, 10.0, 30.0], "alpha": [5.0, 20.0]},
+        "implicit BPR": {"factors": [128, 256], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.01]},
     },
 }
 GRIDS["P3"] = {"SequenceTransformer": {"max_seq_len": [50, 200], "dropout": [0.2, 0.5]}, **GRIDS["P2"]}

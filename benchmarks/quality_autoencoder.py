@@ -17,7 +17,8 @@ Configurations of the one estimator:
 
 Gradient models train in chunks of epochs with ``warm_start=True``; after each chunk the
 validation users are scored and the best state is kept (epochs chosen on validation only).
-A reference EASE written directly in numpy (Steck 2019) is scored on the same split.
+A reference EASE written directly in numpy (Steck 2019, :class:`benchmarks.peers.EASE`) is scored
+on the same split.
 
 Usage::
 
@@ -32,9 +33,8 @@ import argparse
 import pickle
 import time
 
-import numpy as np
-
 from benchmarks._common import default_data_home, environment, load_ml1m_positives, p2_split
+from benchmarks.peers import EASE
 from skrec.autoencoder import AutoencoderRecommender
 from skrec.model_selection import evaluate
 
@@ -44,28 +44,6 @@ METRICS = ("recall@20", "recall@50", "ndcg@100")
 def score(model, hist, held):
     r = evaluate(model, hist, held, METRICS)
     return {m: r[m] for m in METRICS}
-
-
-class ReferenceEASE:
-    """EASE in plain numpy (Steck 2019): ``B = -P / diag(P)``, zero diagonal."""
-
-    def __init__(self, lam):
-        self.lam = lam
-
-    def fit(self, X):
-        G = (X.T @ X).toarray().astype(np.float64)
-        G[np.diag_indices_from(G)] += self.lam
-        P = np.linalg.inv(G)
-        self.B = -P / np.diag(P)[None, :]
-        np.fill_diagonal(self.B, 0.0)
-        return self
-
-    def recommend(self, X, k=10, exclude_seen=True):
-        scores = np.asarray(X @ self.B, dtype=np.float64)
-        if exclude_seen:
-            scores[X.nonzero()] = -np.inf
-        ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return ids, np.take_along_axis(scores, ids, 1)
 
 
 def tune_closed_form(split, device, grid):
@@ -138,7 +116,7 @@ def closed_form_rows(split, args):
     """Reference EASE (numpy) and the estimator's closed-form configuration, tuned on validation."""
     rows, best = [], None
     for lam in (300.0, 500.0, 800.0, 1200.0):
-        ref = ReferenceEASE(lam).fit(split.train)
+        ref = EASE(lam=lam).fit(split.train)
         val = score(ref, split.val_hist, split.val_held)["ndcg@100"]
         if best is None or val > best[0]:
             best = (val, lam, ref)

@@ -24,14 +24,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import clone
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
 from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
 from skrec.datasets import load_movielens, make_interactions
-from skrec.model_selection import (evaluate, filter_interactions, holdout_split,
-                                   train_test_split_interactions)
+from skrec.model_selection import evaluate, train_test_split_interactions
 
 from benchmarks import peers
 from benchmarks._common import default_data_home, load_beauty_order, load_ml1m_order, p2_split, p3_split, p4_split

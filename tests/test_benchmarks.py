@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from benchmarks import peers, report, speed, suite
 from benchmarks.__main__ import main as cli
