@@ -1,8 +1,9 @@
 """``python -m benchmarks speed``: epoch time and throughput of every estimator, at growing sizes.
 
 On synthetic matrices of MovieLens-1M's shape (6,040 × 3,706, 1 M interactions) and
-MovieLens-10M's (69,878 × 10,681, 7.6 M), each scaled by 1×, 4× and 16× in users (so in
-interactions, at the same per-user density), every gradient-trained estimator is fitted for
+MovieLens-10M's (69,878 × 10,681, 7.6 M), each scaled by 1×, 4× and 16× in users (independent
+blocks of the base shape stacked, so the interactions grow by the same factor at the same
+per-user density), every gradient-trained estimator is fitted for
 ``--epochs`` epochs and its epoch time read from ``history_[...]["time"]`` (training steps
 only, taken at the one device sync per epoch). Throughput is interactions per second. The
 ``growth`` column divides the epoch time by the 1× epoch time of the same model: linear
@@ -25,13 +26,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
 
 from benchmarks._common import ML1M_SHAPE, ML10M_SHAPE, environment, synthetic_matrix
 from benchmarks.speed_mf import seed_style_loop
 
-__all__ = ["SPEED_MODELS", "epoch_time", "main"]
+__all__ = ["SPEED_MODELS", "epoch_time", "scaled_matrix", "main"]
 
 SHAPES = {"ml1m": ML1M_SHAPE, "ml10m": ML10M_SHAPE}
 # name -> (data kind, constructor); the settings of DESIGN.md §5's reference figures
@@ -43,6 +45,14 @@ SPEED_MODELS = {
     "SequenceTransformer": ("implicit", lambda: SequenceTransformer(n_factors=64, n_layers=2, max_seq_len=200,
                                                                      batch_size=128, early_stopping=False)),
 }
+
+
+def scaled_matrix(n_users, n_items, nnz, scale, kind):
+    """``scale`` independently drawn blocks of ``n_users`` rows stacked: ``scale`` × the
+    interactions at the same per-user density (one large draw would saturate the popular
+    items and need ever more redraws)."""
+    return sp.vstack([synthetic_matrix(n_users, n_items, nnz, kind=kind, random_state=seed)
+                      for seed in range(scale)], format="csr")
 
 
 def epoch_time(estimator, X, epochs, device):
@@ -73,8 +83,7 @@ def main(argv=None):
         n_users, n_items, nnz = SHAPES[shape]
         base = {}
         for scale in (int(s) for s in args.scales.split(",")):
-            data = {kind: synthetic_matrix(n_users * scale, n_items, nnz * scale, kind=kind, random_state=0)
-                    for kind in ("explicit", "implicit")}
+            data = {kind: scaled_matrix(n_users, n_items, nnz, scale, kind) for kind in ("explicit", "implicit")}
             size = f"{shape} ×{scale} ({n_users * scale:,} × {n_items:,}, {data['explicit'].nnz / 1e6:.1f} M)"
             for name in models:
                 kind, make = SPEED_MODELS[name]

@@ -140,3 +140,18 @@ def test_epoch_time_reads_history():
     X = make_interactions(100, 40, kind="explicit", random_state=0).X
     seconds, fit_s = speed.epoch_time(BaselineBiases(solver="adam"), X, 3, "cpu")
     assert 0 < seconds <= fit_s
+
+
+@pytest.mark.data
+def test_real_protocol_splits_load(data_home):
+    p2 = suite.protocol_split("ml1m", "P2", data_home)
+    fit, hist, held = p2.tests[0][1:]
+    assert fit.shape[1] == hist.shape[1] and not p2.same_users
+    assert hist.multiply(held).nnz == 0 and set(np.unique(fit.data)) == {1.0}
+    p3 = suite.protocol_split("beauty", "P3", data_home)
+    _, fit, hist, held = p3.tests[0]
+    assert p3.order and np.all(np.diff(held.indptr) == 1)  # one target per user
+    binary = suite.model_inputs("EASE", (fit,), p3.order)[0]
+    assert set(np.unique(binary.data)) == {1.0} and fit.data.max() > 1  # order keys kept for sequences
+    p1 = suite.protocol_split("ml100k", "P1", data_home, folds=("u1", "u2"))
+    assert [t[0] for t in p1.tests] == ["u1", "u2"] and p1.tests[0][3].nnz == 20_000
