@@ -15,7 +15,12 @@ refitted on the training part and evaluated once on the test part.
 Usage::
 
     python -m benchmarks.quality_bpr [--data-home DIR] [--device auto|cpu|cuda]
-        [--protocols p2,p4] [--alpha 0.001,0.01] [--max-iter 30]
+        [--protocols p2,p4] [--alpha 0.001,0.01] [--factors 64] [--negatives 1]
+        [--fold-in gradient] [--max-iter 30] [--n-iter-no-change 5]
+
+Each comma-separated option is one axis of the grid. Without validation data inside ``fit``,
+training stops when the training loss has not improved for ``--n-iter-no-change`` epochs
+(the loss of freshly sampled negatives is noisy: a large value trains ``--max-iter`` epochs).
 """
 
 from __future__ import annotations
@@ -71,11 +76,17 @@ def main(argv=None):
     parser.add_argument("--protocols", default="p2,p4")
     parser.add_argument("--alpha", default="0.001,0.01", help="comma-separated grid of alpha")
     parser.add_argument("--fold-in", default="gradient", help="comma-separated: gradient,ridge")
+    parser.add_argument("--factors", default="64", help="comma-separated grid of n_factors")
+    parser.add_argument("--negatives", default="1", help="comma-separated grid of n_negatives")
     parser.add_argument("--max-iter", type=int, default=30)
+    parser.add_argument("--n-iter-no-change", type=int, default=5)
     args = parser.parse_args(argv)
     X = load_ml1m_positives(args.data_home or default_data_home())
-    base = BPRRanker(n_factors=64, max_iter=args.max_iter, random_state=0, device=args.device)
-    grid = {"alpha": [float(a) for a in args.alpha.split(",")], "fold_in": args.fold_in.split(",")}
+    base = BPRRanker(max_iter=args.max_iter, n_iter_no_change=args.n_iter_no_change, tol=0.0,
+                     random_state=0, device=args.device)
+    grid = {"alpha": [float(a) for a in args.alpha.split(",")], "fold_in": args.fold_in.split(","),
+            "n_factors": [int(a) for a in args.factors.split(",")],
+            "n_negatives": [int(a) for a in args.negatives.split(",")]}
     print(f"MovieLens-1M positives: {X.shape[0]} users x {X.shape[1]} items, {X.nnz} interactions; "
           f"grid {grid}", flush=True)
     rows = []

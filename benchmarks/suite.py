@@ -18,7 +18,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -56,22 +56,21 @@ DATASETS = {  # the protocols each dataset supports
 class Spec:
     """One row of the suite: who made it, where it runs, what it needs and how to build it."""
 
-    family: str  # "skrec" or "reference"
+    family: str  # "skrec" (a torch estimator: takes device and random_state) or "reference"
     protocols: tuple
     make: object  # callable(**params) -> estimator
     needs: str | None = None  # optional package
-    skrec: bool = field(default=False)  # a torch estimator (takes device / random_state)
     order_input: bool = False  # fitted on order keys (timestamps) rather than binary rows
 
 
 _RANKING = ("P2", "P3", "P4")
 CATALOGUE = {
-    "BaselineBiases": Spec("skrec", ("P1",), BaselineBiases, skrec=True),
-    "MFRegressor": Spec("skrec", ("P1",), MFRegressor, skrec=True),
-    "BPRRanker": Spec("skrec", _RANKING, BPRRanker, skrec=True),
-    "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender, skrec=True),
-    "AutoencoderRecommender (EASE+dropout)": Spec("skrec", _RANKING, AutoencoderRecommender, skrec=True),
-    "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, skrec=True, order_input=True),
+    "BaselineBiases": Spec("skrec", ("P1",), BaselineBiases),
+    "MFRegressor": Spec("skrec", ("P1",), MFRegressor),
+    "BPRRanker": Spec("skrec", _RANKING, BPRRanker),
+    "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender),
+    "AutoencoderRecommender (EASE+dropout)": Spec("skrec", _RANKING, AutoencoderRecommender),
+    "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, order_input=True),
     "Popularity": Spec("reference", _RANKING, peers.Popularity),
     "EASE": Spec("reference", _RANKING, peers.EASE),
     "implicit ALS": Spec("reference", _RANKING, peers.ImplicitALS, needs="implicit"),
@@ -90,7 +89,7 @@ def build(name, dataset, protocol, *, device="auto", random_state=0, params=None
     kwargs = dict(FIXED.get(name, {}))
     kwargs.update(PARAMS.get(dataset, {}).get(protocol, {}).get(name, {}))
     kwargs.update(params or {})
-    if spec.skrec:
+    if spec.family == "skrec":
         kwargs.update(device=device, random_state=random_state)
     if name == "implicit BPR":
         kwargs["same_users"] = protocol != "P2"
