@@ -8,7 +8,7 @@ Usage::
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models ...] [--device ...]
 
 The default runs every estimator and reference on MovieLens-100k under P1-P4 (about
-6 minutes on a 2-core CPU) and writes ``results.md``, ``results.json``, ``results.csv`` and
+7 minutes on a 2-core CPU) and writes ``results.md``, ``results.json``, ``results.csv`` and
 the plots to ``--out`` (default ``benchmark-output/<dataset>-<device>``); the Markdown
 table is printed too. Models whose optional package is missing (``pip install -e
 ".[bench]"`` adds implicit and scikit-surprise) appear as missing rows. The exit status is 1
