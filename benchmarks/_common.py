@@ -30,7 +30,7 @@ from skrec.datasets import read_interactions, read_sequences
 from skrec.model_selection import filter_interactions, holdout_split, split_users
 
 __all__ = ["default_data_home", "environment", "timed", "load_ml1m_positives", "load_ml1m_order",
-           "load_beauty_order", "p2_split", "p3_split", "p4_split", "synthetic_matrix", "ML10M_SHAPE",
+           "load_beauty_order", "seconds_per_epoch", "p2_split", "p3_split", "p4_split", "synthetic_matrix", "ML10M_SHAPE",
            "ML1M_SHAPE"]
 
 ML10M_SHAPE = (69_878, 10_681, 7_600_000)  # users, items, interactions (speed benchmarks)
@@ -65,6 +65,16 @@ def timed(record, key):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         record[key] = time.perf_counter() - t0
+
+
+def seconds_per_epoch(epoch, epochs):
+    """Call ``epoch()`` once to warm up, then time ``epochs`` calls; mean seconds per call."""
+    epoch()
+    record = {}
+    with timed(record, "s"):
+        for _ in range(epochs):
+            epoch()
+    return record["s"] / epochs
 
 
 def load_ml1m_positives(data_home=None):

@@ -20,6 +20,11 @@ _PROTOCOL_TITLES = {
 _COLUMNS = ("fit_s", "predict_s", "peak_rss_mib", "cuda_peak_mib", "device")
 
 
+def _headline(protocol):
+    """The metric a protocol's plot and comparison rank by: RMSE for P1, else the last (NDCG)."""
+    return METRICS[protocol][0] if protocol == "P1" else METRICS[protocol][-1]
+
+
 def _fmt(value):
     if value is None:
         return "–"
@@ -83,7 +88,7 @@ def plot(records, out_dir):
     ok = [r for r in records if r.get("status") == "ok"]
     for protocol in dict.fromkeys(r["protocol"] for r in ok):
         rows = [r for r in ok if r["protocol"] == protocol]
-        metric = METRICS[protocol][0] if protocol == "P1" else METRICS[protocol][-1]
+        metric = _headline(protocol)
         fig, ax = plt.subplots(figsize=(6, 4))
         for r in rows:
             ax.scatter(r["fit_s"], r[metric], marker="o" if r["family"] == "skrec" else "s")
@@ -123,7 +128,7 @@ def compare_section(records, command):
              "|---|---|---|---|---:|---:|"]
     ok = [r for r in records if r.get("status") == "ok"]
     for key in dict.fromkeys((r["dataset"], r["protocol"]) for r in ok):
-        metric = METRICS[key[1]][0] if key[1] == "P1" else METRICS[key[1]][-1]
+        metric = _headline(key[1])
         sign = -1 if key[1] == "P1" else 1  # RMSE: lower is better
         best = {}
         for family in ("skrec", "reference"):

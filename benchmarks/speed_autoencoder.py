@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks._common import ML1M_SHAPE, environment, synthetic_matrix, timed
+from benchmarks._common import ML1M_SHAPE, environment, seconds_per_epoch, synthetic_matrix, timed
 from skrec.autoencoder import AutoencoderRecommender
 
 BASE = dict(hidden_layer_sizes=(600, 200), dropout=0.5, loss="multinomial", alpha=0.0, learning_rate=1e-3,
@@ -63,12 +63,7 @@ def plain_loop(X, device, epochs, batch_size=500, hidden=(600, 200), p=0.5):
             total += loss.detach()
         return float(total)
 
-    epoch()  # warm-up
-    rec = {}
-    with timed(rec, "s"):
-        for _ in range(epochs):
-            epoch()
-    return rec["s"] / epochs
+    return seconds_per_epoch(epoch, epochs)  # one warm-up epoch first
 
 
 def estimator_epoch(X, device, epochs, dense_limit=None, **params):

@@ -26,7 +26,7 @@ from torch import nn
 from skrec._torch import resolve_device
 from skrec.sequence import SequenceTransformer
 
-from ._common import ML1M_SHAPE, environment, synthetic_matrix, timed
+from ._common import ML1M_SHAPE, environment, seconds_per_epoch, synthetic_matrix, timed
 
 L, D, BLOCKS, BATCH, LR = 200, 64, 2, 128, 1e-3
 
@@ -97,12 +97,7 @@ def plain_epochs(seqs, n_items, device, epochs):
             total += loss.detach()
         return float(total)
 
-    epoch()  # warm-up
-    rec = {}
-    with timed(rec, "s"):
-        for _ in range(epochs):
-            epoch()
-    return rec["s"] / epochs
+    return seconds_per_epoch(epoch, epochs)  # one warm-up epoch first
 
 
 def main(argv=None):

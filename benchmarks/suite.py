@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import resource
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,8 @@ from skrec.datasets import load_movielens, make_interactions
 from skrec.model_selection import evaluate, train_test_split_interactions
 
 from benchmarks import peers
-from benchmarks._common import default_data_home, load_beauty_order, load_ml1m_order, p2_split, p3_split, p4_split
+from benchmarks._common import (default_data_home, load_beauty_order, load_ml1m_order, p2_split, p3_split,
+                               p4_split, timed)
 from benchmarks.params import FIXED, PARAMS
 
 __all__ = ["CATALOGUE", "DATASETS", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run"]
@@ -204,11 +204,6 @@ class PeakMemory:
         return False
 
 
-def _sync():
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def run_one(name, dataset, protocol, split, *, device="auto", random_state=0):
     """Fit ``name`` on each test fold of ``split`` and score it: one record (a dict)."""
     spec = CATALOGUE[name]
@@ -220,15 +215,13 @@ def run_one(name, dataset, protocol, split, *, device="auto", random_state=0):
         for _, *part in split.tests:
             fit, hist, held = model_inputs(name, part, split.order)
             est = build(name, dataset, protocol, device=device, random_state=random_state)
-            _sync()
-            t0 = time.perf_counter()
-            est.fit(fit)
-            _sync()
-            t1 = time.perf_counter()
-            scores.append(evaluate(est, hist, held, METRICS[protocol]))
-            _sync()
-            fit_s += t1 - t0
-            eval_s += time.perf_counter() - t1
+            seconds = {}
+            with timed(seconds, "fit"):
+                est.fit(fit)
+            with timed(seconds, "eval"):
+                scores.append(evaluate(est, hist, held, METRICS[protocol]))
+            fit_s += seconds["fit"]
+            eval_s += seconds["eval"]
             history = getattr(est, "history_", None) or history
     record.update(status="ok", n_folds=len(split.tests), fit_s=fit_s, predict_s=eval_s,
                   peak_rss_mib=mem.rss_mib, peak_rss_scope=mem.how, cuda_peak_mib=mem.cuda_mib,

@@ -53,6 +53,11 @@ class FitOnHistory(BaseEstimator):
         return self.estimator_.predict_at(X, y)
 
 
+def _unwrapped(params):
+    """Grid parameters without the ``FitOnHistory`` prefix (and its placeholder key)."""
+    return {k.removeprefix("estimator__"): v for k, v in params.items() if k != "estimator"}
+
+
 def search_space(fit, hist, held, same_users):
     """``(X, y, cv)`` for ``GridSearchCV``: one predefined (train rows, test rows) split."""
     if same_users:
@@ -81,10 +86,9 @@ def tune(dataset, protocol, models=None, *, device="auto", data_home=None, log=p
                               scoring=scorer, cv=cv, refit=False, n_jobs=1, error_score="raise")
         t0 = time.perf_counter()
         search.fit(X, y)
-        best = {k.removeprefix("estimator__"): v for k, v in search.best_params_.items() if k != "estimator"}
+        best = _unwrapped(search.best_params_)
         for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
-            shown = {k.removeprefix("estimator__"): v for k, v in params.items() if k != "estimator"}
-            log(f"  {protocol} {name} {shown}: {SELECT[protocol]} {score:.4f}")
+            log(f"  {protocol} {name} {_unwrapped(params)}: {SELECT[protocol]} {score:.4f}")
         log(f"{protocol} {name}: best {best} ({SELECT[protocol]} {search.best_score_:.4f}, "
             f"{time.perf_counter() - t0:.0f} s)")
         out[name] = (best, float(search.best_score_), search.cv_results_)
