@@ -10,7 +10,10 @@ Configurations of the one estimator:
 
 - ``EASE (closed form)``: ``hidden_layer_sizes=()``, ``loss="mse"``, ``solver="closed_form"``,
   grid over ``alpha`` and ``dropout`` (dropout adds its exact expected penalty
-  ``p/(1-p)·diag(XᵀX)`` to the ridge; ``dropout=0`` is EASE itself);
+  ``p/(1-p)·diag(XᵀX)`` to the ridge; ``dropout=0`` is EASE itself), and over DAN's
+  ``user_norm`` and ``item_norm`` (both 0 by default). ``--alphas`` are given on the scale of
+  the unweighted Gram matrix: with ``user_norm=b`` the estimator gets ``alpha·Σ n_u^(1-b) / Σ n_u``,
+  the weighted Gram's trace over the plain one, so one grid serves every ``b``;
 - ``Mult-DAE``: ``(600, 200)``, tanh, dropout 0.5, multinomial loss;
 - ``Mult-VAE``: the same with ``variational=True`` and KL annealing;
 - ``recoder``: ``(600, 200)``, logistic loss, mini-batch negative sampling (optional).
@@ -24,14 +27,18 @@ Usage::
 
     python -m benchmarks.quality_autoencoder [--data-home DIR] [--device auto|cpu|cuda]
         [--epochs N] [--chunk N] [--skip-deep | --skip-closed-form] [--deep dae,vae]
-        [--with-recoder] [--alphas A,B,..] [--dropouts P,Q,..] [--learning-rate LR] [--batch-size B]
+        [--with-recoder] [--alphas A,B,..] [--dropouts P,Q,..] [--user-norms B,..] [--item-norms A,..]
+        [--learning-rate LR] [--batch-size B]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import pickle
 import time
+
+import numpy as np
 
 from benchmarks._common import default_data_home, environment, load_ml1m_positives, p2_split
 from benchmarks.peers import EASE
@@ -47,14 +54,19 @@ def score(model, hist, held):
 
 
 def tune_closed_form(split, device, grid):
+    """Best closed-form fit on the validation users over ``(alpha, dropout, user_norm, item_norm)``."""
     best = None
-    for alpha, dropout in grid:
-        model = AutoencoderRecommender((), loss="mse", normalize=False, solver="closed_form", alpha=alpha,
-                                       dropout=dropout, device=device).fit(split.train)
+    n_u = np.diff(split.train.indptr).astype(np.float64)
+    for alpha, dropout, user_norm, item_norm in grid:
+        scale = (n_u ** (1 - user_norm)).sum() / n_u.sum()  # weighted Gram trace / plain trace
+        params = dict(alpha=alpha * scale, dropout=dropout, user_norm=user_norm, item_norm=item_norm)
+        model = AutoencoderRecommender((), loss="mse", normalize=False, solver="closed_form", device=device,
+                                       **params).fit(split.train)
         val = score(model, split.val_hist, split.val_held)["ndcg@100"]
-        print(f"  EASE config alpha={alpha} dropout={dropout}: validation NDCG@100 {val:.4f}", flush=True)
+        print(f"  EASE config alpha={alpha:g} (x{scale:.4f}) dropout={dropout:g} user_norm={user_norm:g} "
+              f"item_norm={item_norm:g}: validation NDCG@100 {val:.4f}", flush=True)
         if best is None or val > best[0]:
-            best = (val, dict(alpha=alpha, dropout=dropout), model)
+            best = (val, dict(params, grid_alpha=alpha), model)
     return best
 
 
@@ -86,6 +98,8 @@ def main(argv=None):
     parser.add_argument("--skip-closed-form", action="store_true", help="gradient configurations only")
     parser.add_argument("--alphas", default="200,300,500,800", help="closed-form alpha grid")
     parser.add_argument("--dropouts", default="0,0.25,0.5,0.67,0.75", help="closed-form dropout grid")
+    parser.add_argument("--user-norms", default="0", help="closed-form user_norm grid (DAN)")
+    parser.add_argument("--item-norms", default="0", help="closed-form item_norm grid (DAN)")
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--with-recoder", action="store_true")
@@ -125,13 +139,15 @@ def closed_form_rows(split, args):
                  score(best[2], split.test_hist, split.test_held), None))
 
     # The closed-form configuration of the estimator.
-    grid = [(float(a), float(p)) for a in args.alphas.split(",") for p in args.dropouts.split(",")]
+    axes = (args.alphas, args.dropouts, args.user_norms, args.item_norms)
+    grid = list(itertools.product(*([float(v) for v in axis.split(",")] for axis in axes)))
     t0 = time.perf_counter()
     val, params, model = tune_closed_form(split, args.device, grid)
     fit_s = time.perf_counter() - t0
-    rows.append(("AutoencoderRecommender: SDense/EASE closed form", f"alpha={params['alpha']:g}, "
-                 f"dropout={params['dropout']:g}", val, score(model, split.test_hist, split.test_held),
-                 f"{fit_s:.0f} s for {len(grid)} fits"))
+    rows.append(("AutoencoderRecommender: SDense/EASE closed form",
+                 f"alpha={params['alpha']:.4g} (grid {params['grid_alpha']:g}), dropout={params['dropout']:g}, "
+                 f"user_norm={params['user_norm']:g}, item_norm={params['item_norm']:g}", val,
+                 score(model, split.test_hist, split.test_held), f"{fit_s:.0f} s for {len(grid)} fits"))
     print(rows[-1], flush=True)
     return rows
 

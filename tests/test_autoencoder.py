@@ -227,6 +227,41 @@ def test_dense_and_csr_training_data_give_the_same_model(planted):
     np.testing.assert_allclose(sparse_path.predict(train[:10]), dense.predict(train[:10]), rtol=1e-5, atol=1e-6)
 
 
+def test_user_and_item_norm_are_dan_on_the_closed_form():
+    """user_norm weighs each row's loss by n_u^-b (the Gram becomes Xᵀ diag(w) X); item_norm
+    rescales the item-item layer to W_ij = S_ij (c_i / c_j)^a (Park et al., 2025)."""
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix((rng.random((70, 12)) < rng.uniform(0.1, 0.7, size=(70, 1))).astype(float))
+    X = X[np.diff(X.indptr) > 0]
+    p, lam, b, a = 0.4, 0.5, 0.5, 0.3
+    model = AutoencoderRecommender((), loss="mse", dropout=p, normalize=False, solver="closed_form", alpha=lam,
+                                   user_norm=b, item_norm=a, device="cpu").fit(X)
+    w = np.diff(X.indptr) ** -b
+    G = (X.T @ sp.diags(w) @ X).toarray()
+    P = np.linalg.inv(G + np.diag(lam + p / (1 - p) * np.diag(G)))
+    S = P @ G - P * (np.diag(P @ G) / np.diag(P))[None, :]
+    np.fill_diagonal(S, 0.0)
+    c = np.asarray((X != 0).sum(0)).ravel() ** a
+    np.testing.assert_allclose(model.predict(X), X.toarray() @ (c[:, None] * S / c[None, :]), rtol=1e-4, atol=1e-5)
+    plain = AutoencoderRecommender((), loss="mse", dropout=p, normalize=False, solver="closed_form", alpha=lam,
+                                   device="cpu").fit(X)
+    assert np.abs(model.predict(X) - plain.predict(X)).max() > 1e-2  # both options change the model
+
+
+def test_user_norm_weights_the_gradient_loss_as_the_closed_form_does():
+    rng = np.random.default_rng(4)
+    X = sp.csr_matrix((rng.random((80, 15)) < rng.uniform(0.1, 0.6, size=(80, 1))).astype(float))
+    X = X[np.diff(X.indptr) > 0]
+    common = dict(hidden_layer_sizes=(), loss="mse", dropout=0.0, normalize=False, alpha=0.5, user_norm=1.0,
+                  item_norm=0.5, device="cpu")
+    exact = AutoencoderRecommender(**common, solver="closed_form").fit(X)
+    sgd = AutoencoderRecommender(**common, learning_rate=0.05, batch_size=X.shape[0], max_iter=400,
+                                 random_state=0).fit(X)
+    np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=3e-2)
+    unweighted = AutoencoderRecommender(**dict(common, user_norm=0.0), solver="closed_form").fit(X)
+    assert np.abs(unweighted.predict(X) - exact.predict(X)).max() > 0.1
+
+
 @pytest.mark.parametrize("params, match", [
     (dict(loss="bpr"), "loss must be one of 'multinomial', 'logistic', 'mse'; got 'bpr'."),
     (dict(dropout=1.0), "dropout must be a float >= 0 and < 1; got 1.0."),
@@ -235,6 +270,8 @@ def test_dense_and_csr_training_data_give_the_same_model(planted):
     (dict(n_negatives=-1), "n_negatives must be an int >= 0; got -1."),
     (dict(solver="closed_form"), "solver must be a gradient solver"),
     (dict(hidden_layer_sizes=(), loss="multinomial", solver="closed_form"), "solver must be a gradient solver"),
+    (dict(item_norm=0.5), "item_norm must be 0 unless hidden_layer_sizes=()"),
+    (dict(user_norm=-1.0), "user_norm must be a float >= 0; got -1.0."),
 ])
 def test_bad_parameters_are_named(params, match, planted):
     train, _, _ = planted

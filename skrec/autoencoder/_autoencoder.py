@@ -65,6 +65,17 @@ class AutoencoderRecommender(TorchRecommender):
         Decoder weights are the transposed encoder weights.
     normalize : bool, default=True
         Divide each input row by its L2 norm (Mult-VAE); targets keep the raw values.
+    user_norm : float >= 0, default=0.0
+        Weight each training row's loss by ``n_u ** -user_norm``, ``n_u`` being the number
+        of items the row holds: the user normalisation of DAN (Park et al., 2025), which
+        keeps very active users from dominating what the model learns. ``0`` weighs every
+        row equally. Any architecture and solver; in the closed form the Gram matrix becomes
+        ``Xᵀ diag(w) X`` (so the useful ``alpha`` shrinks with it).
+    item_norm : float >= 0, default=0.0
+        DAN's item normalisation, for the item-item layer only (``hidden_layer_sizes=()``):
+        scores are ``x·W`` with ``W_ij = S_ij · (c_i / c_j) ** item_norm``, ``S`` the trained
+        layer and ``c`` the items' counts in the training matrix — popular targets are
+        damped and evidence from popular inputs counts more. ``0`` scores with ``S`` itself.
     negative_sampling : bool, default=False
         Recoder's mini-batch negative sampling: each batch scores only the items some row of
         the batch holds, plus ``n_negatives`` items drawn uniformly; the first and last
@@ -140,6 +151,8 @@ class AutoencoderRecommender(TorchRecommender):
     - SDense / EASE: ``AutoencoderRecommender((), loss="mse", dropout=0.0,
       normalize=False, solver="closed_form", alpha=500.0)`` — ``B = I - P·diag(1/diag P)``
       with ``P = (XᵀX + αI)⁻¹``; the same layer trains by gradient with another solver.
+      With ``dropout`` it is the full-rank EDLAE of Steck (2020); adding ``user_norm`` and
+      ``item_norm`` gives DAN's normalised linear autoencoder.
 
     Training rows are densified on the device: the whole matrix is kept dense there when it
     has at most ``2**26`` entries (ML-1M has 22 M), otherwise batches are gathered from a
@@ -150,6 +163,8 @@ class AutoencoderRecommender(TorchRecommender):
     ----------
     Liang, Krishnan, Hoffman, Jebara. Variational Autoencoders for Collaborative Filtering.
     WWW 2018. Steck. Embarrassingly Shallow Autoencoders for Sparse Data. WWW 2019.
+    Steck. Autoencoders that don't overfit towards the Identity. NeurIPS 2020. Park, Lee,
+    et al. Why is Normalization Necessary for Linear Recommenders? SIGIR 2025.
 
     Examples
     --------
@@ -165,6 +180,14 @@ class AutoencoderRecommender(TorchRecommender):
     ...                               solver="closed_form", alpha=10.0).fit(X)
     >>> ease.predict(X[:1]).shape
     (1, 12)
+
+    DAN's normalised linear autoencoder: rows weighted by ``n_u ** -0.5``, popular targets
+    damped by ``c_j ** -0.2``:
+
+    >>> dan = AutoencoderRecommender((), loss="mse", normalize=False, solver="closed_form", alpha=2.0,
+    ...                              dropout=0.5, user_norm=0.5, item_norm=0.2).fit(X)
+    >>> dan.recommend(X[:1], k=3)[0].shape
+    (1, 3)
 
     Seed 003's profile models. AsySVD, ``r̂ = x·V1·V2`` (plus biases), is a linear
     one-hidden-layer autoencoder; its code ``x·V1`` is ``transform``:
@@ -196,6 +219,8 @@ class AutoencoderRecommender(TorchRecommender):
         anneal_steps=dict(kind="int", low=0),
         tied=dict(kind="bool"),
         normalize=dict(kind="bool"),
+        user_norm=dict(kind="float", low=0),
+        item_norm=dict(kind="float", low=0),
         negative_sampling=dict(kind="bool"),
         n_negatives=dict(kind="int", low=0),
         alpha=dict(kind="float", low=0),
@@ -206,7 +231,7 @@ class AutoencoderRecommender(TorchRecommender):
 
     def __init__(self, hidden_layer_sizes=(600, 200), *, activation="tanh", dropout=0.5, loss="multinomial",
                  variational=False, beta=0.2, anneal_steps=20000, tied=False, normalize=True,
-                 negative_sampling=False, n_negatives=0, alpha=1.0, solver="adam", learning_rate=1e-3,
+                 user_norm=0.0, item_norm=0.0, negative_sampling=False, n_negatives=0, alpha=1.0, solver="adam", learning_rate=1e-3,
                  batch_size=500, max_iter=100, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0,
                  checkpoint_path=None, warm_start=False, device="auto", random_state=None, verbose=0):
@@ -219,6 +244,8 @@ class AutoencoderRecommender(TorchRecommender):
         self.anneal_steps = anneal_steps
         self.tied = tied
         self.normalize = normalize
+        self.user_norm = user_norm
+        self.item_norm = item_norm
         self.negative_sampling = negative_sampling
         self.n_negatives = n_negatives
         self.alpha = alpha
@@ -257,6 +284,9 @@ class AutoencoderRecommender(TorchRecommender):
             raise_invalid("solver", "a gradient solver ('adam', 'adamw', 'adagrad', 'sgd') unless "
                           "hidden_layer_sizes=(), loss='mse' and negative_sampling=False (the closed form is "
                           "EASE's)", self.solver)
+        if self.item_norm and hidden != ():
+            raise_invalid("item_norm", "0 unless hidden_layer_sizes=() (it rescales the item-item layer)",
+                          self.item_norm)
 
     def _optimizer_name(self):
         return self.solver
@@ -272,7 +302,8 @@ class AutoencoderRecommender(TorchRecommender):
         hidden = check_param("hidden_layer_sizes", self.hidden_layer_sizes, "sequence")
         return {"hidden_layer_sizes": hidden, "activation": self.activation,
                 "variational": bool(self.variational and hidden), "tied": bool(self.tied and hidden),
-                "normalize": self.normalize,
+                "normalize": self.normalize, "user_norm": float(self.user_norm),
+                "item_norm": float(self.item_norm),
                 "dropout": float(self.dropout), "loss": self.loss, "alpha": float(self.alpha),
                 "beta": float(self.beta), "anneal_steps": int(self.anneal_steps),
                 "negative_sampling": self.negative_sampling, "n_negatives": int(self.n_negatives)}
@@ -284,6 +315,19 @@ class AutoencoderRecommender(TorchRecommender):
             return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
         return x
 
+    def _row_weights(self, X):
+        """``n_u ** -user_norm`` per row of ``X`` on the device (``None`` when all are 1)."""
+        if not self._spec["user_norm"]:
+            return None
+        counts = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
+        return torch.as_tensor(counts ** -self._spec["user_norm"], device=self.device_)
+
+    def _set_item_scale(self, X):
+        """``c ** item_norm`` of the training counts, used by every score (``None`` when 0)."""
+        a = self._spec["item_norm"]
+        counts = np.maximum(np.bincount(X.indices, minlength=X.shape[1]), 1).astype(np.float64)
+        self._item_scale = torch.as_tensor(counts ** a, dtype=torch.float32, device=self.device_) if a else None
+
     def _training_data(self, X):
         if isinstance(X, _HeldOutRows):
             return {"hist": DeviceCSR.from_scipy(X.hist, self.device_),
@@ -291,7 +335,10 @@ class AutoencoderRecommender(TorchRecommender):
         n_rows, n_items = X.shape
         csr = DeviceCSR.from_scipy(X, self.device_)
         dense = csr.to_dense() if n_rows * n_items <= self._dense_limit else None
-        return {"dense": dense, "csr": csr, "n": n_rows}
+        self._set_item_scale(X)
+        weights = self._row_weights(X)
+        return {"dense": dense, "csr": csr, "n": n_rows,
+                "weight": None if weights is None else weights.float()}
 
     def _rows(self, data, idx):
         return data["dense"][idx] if data["dense"] is not None else gather_rows(data["csr"], idx)
@@ -380,10 +427,11 @@ class AutoencoderRecommender(TorchRecommender):
             d = s["hidden_layer_sizes"][-1]
             noise = torch.randn((x.shape[0], d), generator=generator, device=x.device)
         logits, mu, logvar = self.module_(inp, noise, items)
-        loss = reconstruction_loss(s["loss"], logits, x).mean()
+        loss = reconstruction_loss(s["loss"], logits, x)  # [B]
         if s["variational"]:
             beta = s["beta"] if s["anneal_steps"] == 0 else min(s["beta"], self._n_steps / s["anneal_steps"])
-            loss = loss + beta * kl_divergence(mu, logvar).mean()
+            loss = loss + beta * kl_divergence(mu, logvar)
+        loss = (loss * data["weight"][idx]).mean() if data["weight"] is not None else loss.mean()
         if s["alpha"]:
             loss = loss + s["alpha"] / data["n"] * self.module_.penalty()
         self._n_steps += 1
@@ -401,15 +449,19 @@ class AutoencoderRecommender(TorchRecommender):
         self.module_ = self._build_module(X, None).to(dev)
         self._optimizer = None
         csr = DeviceCSR.from_scipy(X, dev, dtype=torch.float64)
-        gram = torch.zeros((n_items, n_items), dtype=torch.float64, device=dev)  # X̃ᵀX̃
-        cross = torch.zeros_like(gram) if s["normalize"] else None  # X̃ᵀX
+        self._set_item_scale(X)
+        weights = self._row_weights(X)
+        gram = torch.zeros((n_items, n_items), dtype=torch.float64, device=dev)  # X̃ᵀ diag(w) X̃
+        cross = torch.zeros_like(gram) if s["normalize"] else None  # X̃ᵀ diag(w) X
         step = max(1, self._inference_elements // max(n_items, 1))
         for start in range(0, X.shape[0], step):
-            x = csr.slice_rows(start, min(start + step, X.shape[0])).to_dense()
+            stop = min(start + step, X.shape[0])
+            x = csr.slice_rows(start, stop).to_dense()
             xi = self._input(x)
-            gram += xi.T @ xi
+            xw = xi if weights is None else xi * weights[start:stop, None]
+            gram += xw.T @ xi
             if cross is not None:
-                cross += xi.T @ x
+                cross += xw.T @ x
         if cross is None:
             cross = gram.clone()
         p = s["dropout"]
@@ -432,8 +484,10 @@ class AutoencoderRecommender(TorchRecommender):
 
     # ------------------------------------------------------------- inference
     def _forward_scores(self, x):
-        logits, _, _ = self.module_(self._input(x))
-        return logits
+        c = getattr(self, "_item_scale", None)  # absent in estimators pickled before item_norm
+        if c is None:
+            return self.module_(self._input(x))[0]
+        return self.module_(self._input(x) * c.to(x.dtype))[0] / c.to(x.dtype)  # x·diag(c)·S·diag(1/c)
 
     def _score_batch(self, batch):
         return self._forward_scores(batch.to_dense())  # [B, n_items]
