@@ -103,7 +103,7 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--with-recoder", action="store_true")
-    parser.add_argument("--deep", default="dae,vae", help="gradient families to train: dae, vae")
+    parser.add_argument("--deep", default="dae,vae", help="gradient families to train: dae, vae ('' for none)")
     args = parser.parse_args(argv)
     X = load_ml1m_positives(args.data_home or default_data_home())
     split = p2_split(X)
@@ -163,7 +163,8 @@ def deep_rows(split, args):
         deep.append(("Mult-DAE", dict(common)))
     if "vae" in families:
         deep.append(("Mult-VAE", dict(common, variational=True, beta=0.2, anneal_steps=max(1, steps // 2))))
-    if args.with_recoder:
+    if args.with_recoder:  # the same network with and without mini-batch negative sampling
+        deep.append(("recoder (logistic, every item)", dict(common, loss="logistic")))
         deep.append(("recoder (logistic, negative sampling)",
                      dict(common, loss="logistic", negative_sampling=True)))
     rows = []
