@@ -230,9 +230,9 @@ class AutoencoderRecommender(TorchRecommender):
     _dense_limit = 2**26  # training matrices with at most this many entries stay dense on the device
 
     def __init__(self, hidden_layer_sizes=(600, 200), *, activation="tanh", dropout=0.5, loss="multinomial",
-                 variational=False, beta=0.2, anneal_steps=20000, tied=False, normalize=True,
-                 user_norm=0.0, item_norm=0.0, negative_sampling=False, n_negatives=0, alpha=1.0, solver="adam", learning_rate=1e-3,
-                 batch_size=500, max_iter=100, early_stopping=False, validation_fraction=0.1,
+                 variational=False, beta=0.2, anneal_steps=20000, tied=False, normalize=True, user_norm=0.0,
+                 item_norm=0.0, negative_sampling=False, n_negatives=0, alpha=1.0, solver="adam",
+                 learning_rate=1e-3, batch_size=500, max_iter=100, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0,
                  checkpoint_path=None, warm_start=False, device="auto", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -274,6 +274,8 @@ class AutoencoderRecommender(TorchRecommender):
             cls((6,), loss="logistic", negative_sampling=True, n_negatives=5, max_iter=3, batch_size=16,
                 learning_rate=1e-2),
             cls((), loss="mse", dropout=0.0, normalize=False, solver="closed_form", alpha=5.0),
+            cls((), loss="mse", dropout=0.5, normalize=False, solver="closed_form", alpha=1.0, user_norm=0.5,
+                item_norm=0.2),
         ]
 
     # ------------------------------------------------------------ parameters
