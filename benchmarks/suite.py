@@ -69,7 +69,7 @@ CATALOGUE = {
     "MFRegressor": Spec("skrec", ("P1",), MFRegressor),
     "BPRRanker": Spec("skrec", _RANKING, BPRRanker),
     "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender),
-    "AutoencoderRecommender (EASE+dropout)": Spec("skrec", _RANKING, AutoencoderRecommender),
+    "AutoencoderRecommender (EDLAE+DAN)": Spec("skrec", _RANKING, AutoencoderRecommender),
     "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, order_input=True),
     "Popularity": Spec("reference", _RANKING, peers.Popularity),
     "EASE": Spec("reference", _RANKING, peers.EASE),
