@@ -60,8 +60,8 @@ GRIDS["P4"] = dict(GRIDS["P2"])
 # defaults plus FIXED.
 PARAMS = {
     # python -m benchmarks tune --dataset ml100k --protocol P1|P2|P3|P4 (CPU, 2026-11-23; EDLAE+DAN
-    # searched again on 2026-11-29); the
-    # validation score of each choice is in the comment. Logs: benchmarks/results/tune_ml100k.md
+    # searched again on 2026-11-29); the validation score of each choice is in the comment.
+    # Logs: benchmarks/results/tune_ml100k.md
     "ml100k": {
         "P1": {
             "BaselineBiases": {"alpha": (5.0, 2.0), "regularization": "variance"},  # RMSE 0.9392

@@ -53,7 +53,9 @@ def load(name, data_home):
 def run(name, data_home, device, max_epochs, objective, n_iter_no_change, dropout=None):
     split = p3_split(load(name, data_home))
     rows = []
-    config = dict(CONFIGS[name], **({} if dropout is None else {"dropout": dropout}))
+    config = dict(CONFIGS[name])
+    if dropout is not None:
+        config["dropout"] = dropout
     model = SequenceTransformer(**config, objective=objective, max_iter=max_epochs,
                                 n_iter_no_change=n_iter_no_change, early_stopping=True, device=device,
                                 random_state=0, verbose=1)
@@ -63,8 +65,9 @@ def run(name, data_home, device, max_epochs, objective, n_iter_no_change, dropou
     res = evaluate(model, split.test_hist, split.test_held, metrics=METRICS)
     for h in model.history_:
         print(f"{name} epoch {h['epoch']}: loss {h['loss']:.4f}  val NDCG@10 {-h['val_loss']:.4f}", flush=True)
-    rows.append((name, f"SequenceTransformer ({objective}, CE, dropout {config['dropout']})", f"{model.n_iter_} (best {model.best_iteration_})",
-                 model.best_score_, res, fit_s, str(model.device_)))
+    label = f"SequenceTransformer ({objective}, CE, dropout {config['dropout']})"
+    rows.append((name, label, f"{model.n_iter_} (best {model.best_iteration_})", model.best_score_, res, fit_s,
+                 str(model.device_)))
     pop = BaselineBiases(mode="implicit", alpha=1.0, device=device).fit(split.test_hist)
     rows.append((name, "popularity (BaselineBiases implicit)", "-", None,
                  evaluate(pop, split.test_hist, split.test_held, metrics=METRICS), None, str(pop.device_)))
