@@ -32,19 +32,22 @@ L, D, BLOCKS, BATCH, LR = 200, 64, 2, 128, 1e-3
 
 
 class PlainBlock(nn.Module):
+    """SASRec's block, as the estimator's, with the fused kernel's own attention dropout."""
+
     def __init__(self, d):
         super().__init__()
         self.n1, self.n2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.ff = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
-        self.drop = nn.Dropout(0.2)
+        self.q, self.kv, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+        self.ff = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(0.2), nn.Linear(d, d), nn.Dropout(0.2))
 
     def forward(self, x):
         B, T, d = x.shape
-        q, k, v = self.qkv(self.n1(x)).view(B, T, 3, 1, d).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, d)
-        x = x + self.drop(self.out(a))
-        return x + self.drop(self.ff(self.n2(x)))
+        h = self.n1(x)
+        k, v = self.kv(x).view(B, T, 2, 1, d).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(self.q(h).view(B, T, 1, d).transpose(1, 2), k, v, is_causal=True,
+                                           dropout_p=0.2 if self.training else 0.0)
+        x = self.n2(h + self.out(a.transpose(1, 2).reshape(B, T, d)))
+        return x + self.ff(x)
 
 
 class PlainSASRec(nn.Module):
@@ -56,10 +59,11 @@ class PlainSASRec(nn.Module):
         self.pos = nn.Embedding(L, D)
         self.blocks = nn.ModuleList([PlainBlock(D) for _ in range(BLOCKS)])
         self.norm = nn.LayerNorm(D)
+        self.drop = nn.Dropout(0.2)
         self.n_items = n_items
 
     def forward(self, tokens):
-        x = self.item(tokens) + self.pos(torch.arange(tokens.shape[1], device=tokens.device))
+        x = self.drop(self.item(tokens) * D ** 0.5 + self.pos(torch.arange(tokens.shape[1], device=tokens.device)))
         for b in self.blocks:
             x = b(x)
         return self.norm(x) @ self.item.weight[: self.n_items].t()
@@ -78,7 +82,7 @@ def plain_sequences(X, device):
 
 def plain_epochs(seqs, n_items, device, epochs):
     model = PlainSASRec(n_items).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.98))
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast(
         "cpu", enabled=False)
 

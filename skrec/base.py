@@ -471,6 +471,8 @@ class TorchRecommender(BaseRecommender):
     def _weight_decay(self):
         return 0.0
 
+    _adam_betas = (0.9, 0.999)  # Adam's moment decay rates; transformers use (0.9, 0.98)
+
     def _validation_split(self, X, seed):
         """Random ``validation_fraction`` of the stored interactions (host, once per fit)."""
         rng = np.random.default_rng(seed)
@@ -520,9 +522,9 @@ class TorchRecommender(BaseRecommender):
             self.history_ = []
         data = self._training_data(X_train)
         val = self._training_data(X_val) if X_val is not None else None
-        config = (self._optimizer_name(), self.learning_rate, self._weight_decay())
+        config = (self._optimizer_name(), self.learning_rate, self._weight_decay(), self._adam_betas)
         if getattr(self, "_optimizer", None) is None or getattr(self, "_optimizer_config", None) != config:
-            self._optimizer = make_optimizer(config[0], self.module_.parameters(), config[1], config[2])
+            self._optimizer = make_optimizer(config[0], self.module_.parameters(), *config[1:])
             self._optimizer_config = config
         n = self._n_samples(data)
         validate = None

@@ -136,6 +136,30 @@ def test_causal_attention_cannot_see_the_future(device):
     assert not torch.allclose(b.encode(tokens, lengths)[:, :4], b.encode(changed, lengths)[:, :4])
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("causal", [True, False])
+def test_training_attention_masks_exactly_as_the_fused_kernel(device, causal):
+    """The materialised attention of training (seeded dropout) masks as the fused kernel does."""
+    from skrec.sequence._module import _attention
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 2, 6, 4, device=device)
+    real = torch.arange(6, device=device) < torch.tensor([[6], [3]], device=device)  # 6 and 3 real keys
+    mask = None if causal else real[:, None, None, :]
+    gen = torch.Generator(device).manual_seed(0)
+    fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    torch.testing.assert_close(_attention(q, k, v, mask, causal, 1e-12, gen), fused)  # nothing dropped
+    dropped = _attention(q, k, v, mask, causal, 0.5, torch.Generator(device).manual_seed(1))
+    assert torch.isfinite(dropped).all() and not torch.allclose(dropped, fused)
+    if causal:  # with dropout, later keys still never reach earlier queries
+        k2, v2 = k.clone(), v.clone()
+        k2[..., 3:, :] += 5
+        v2[..., 3:, :] += 5
+        again = _attention(q, k2, v2, None, True, 0.5, torch.Generator(device).manual_seed(1))
+        torch.testing.assert_close(again[..., :3, :], dropped[..., :3, :])
+        assert not torch.allclose(again[..., 3:, :], dropped[..., 3:, :])
+
+
 @pytest.mark.parametrize("causal", [True, False])
 def test_padding_never_changes_a_sequence_and_never_makes_nan(causal):
     torch.manual_seed(0)

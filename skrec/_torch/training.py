@@ -25,7 +25,7 @@ class TrainingDiverged(FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
 
 
-def make_optimizer(name, params, learning_rate, weight_decay=0.0):
+def make_optimizer(name, params, learning_rate, weight_decay=0.0, betas=(0.9, 0.999)):
     """Build one of skrec's optimizers.
 
     Parameters
@@ -36,6 +36,8 @@ def make_optimizer(name, params, learning_rate, weight_decay=0.0):
     weight_decay : float, default=0.0
         Decoupled weight decay for ``"adamw"``, L2 for the others (not for
         ``"sparse_adam"``, which has none; models add their own L2 to the loss).
+    betas : tuple of float, default=(0.9, 0.999)
+        Adam's moment decay rates (``"adam"``, ``"adamw"``, ``"sparse_adam"``).
 
     Returns
     -------
@@ -48,15 +50,15 @@ def make_optimizer(name, params, learning_rate, weight_decay=0.0):
     'Adam'
     """
     if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=learning_rate, betas=betas, weight_decay=weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=learning_rate, betas=betas, weight_decay=weight_decay)
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=learning_rate, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=learning_rate, momentum=0.9, weight_decay=weight_decay)
     if name == "sparse_adam":
-        return torch.optim.SparseAdam(list(params), lr=learning_rate)
+        return torch.optim.SparseAdam(list(params), lr=learning_rate, betas=betas)
     raise AssertionError(name)  # validated by the estimator
 
 

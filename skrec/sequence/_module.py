@@ -19,8 +19,30 @@ def _dropout(x, p, generator):
     return x * keep.to(x.dtype) / (1 - p)
 
 
+def _attention(q, k, v, attn_mask, causal, p, generator):
+    """Scaled dot-product attention ``[B, H, L, dh]``, with dropout ``p`` on its weights.
+
+    Without dropout it is ``scaled_dot_product_attention`` (flash attention on the GPU);
+    with dropout the weights are materialised so that the mask is drawn from ``generator``
+    (the fused kernels only read the global RNG).
+    """
+    if generator is None or p <= 0:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal)
+    L = q.shape[-2]
+    s = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    if causal:
+        s = s.masked_fill(~torch.ones(L, L, dtype=torch.bool, device=q.device).tril(), float("-inf"))
+    if attn_mask is not None:
+        s = s.masked_fill(~attn_mask, float("-inf"))
+    return _dropout(s.softmax(-1), p, generator) @ v
+
+
 class _Block(nn.Module):
-    """Pre-norm transformer block: ``x + Attn(LN(x))``, then ``x + FFN(LN(x))``."""
+    """SASRec's block: ``y = LN(x) + Attn(q=LN(x), k=v=x)``, then ``LN(y) + FFN(LN(y))``.
+
+    Only the queries are normalised and the residual stream is re-normalised before the
+    feed-forward layer (Kang & McAuley's reference code, not the pre-norm transformer).
+    """
 
     def __init__(self, d, n_heads, ff_dim):
         super().__init__()
@@ -34,10 +56,15 @@ class _Block(nn.Module):
 
     def forward(self, x, attn_mask, causal, p, generator):
         B, L, D = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(B, L, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal)  # [B, H, L, dh]
-        x = x + _dropout(self.out(a.transpose(1, 2).reshape(B, L, D)), p, generator)
-        h = _dropout(F.gelu(self.ff1(self.norm2(x))), p, generator)
+        H = self.n_heads
+        q_in = self.norm1(x)
+        w_q, w_kv = self.qkv.weight.split((D, 2 * D))
+        b_q, b_kv = self.qkv.bias.split((D, 2 * D))
+        q = F.linear(q_in, w_q, b_q).view(B, L, H, D // H).transpose(1, 2)
+        k, v = F.linear(x, w_kv, b_kv).view(B, L, 2, H, D // H).permute(2, 0, 3, 1, 4)
+        a = _attention(q, k, v, attn_mask, causal, p, generator)  # [B, H, L, dh]
+        x = self.norm2(q_in + self.out(a.transpose(1, 2).reshape(B, L, D)))
+        h = _dropout(F.relu(self.ff1(x)), p, generator)
         return x + _dropout(self.ff2(h), p, generator)
 
 
@@ -45,7 +72,8 @@ class SequenceModule(nn.Module):
     """Item sequence → hidden states → scores of every item (SASRec / BERT4Rec shape).
 
     Token ids are item indices ``0 … n_items - 1``, then ``pad = n_items`` and
-    ``mask = n_items + 1``. Position ids count from the end of the sequence (the latest
+    ``mask = n_items + 1``. Input item vectors are scaled by ``sqrt(d)`` before the position
+    vectors are added (SASRec); scores use the unscaled table. Position ids count from the end of the sequence (the latest
     item always has position ``max_seq_len - 1``), so a sequence's output does not depend
     on how much padding its batch carries.
 
@@ -63,7 +91,7 @@ class SequenceModule(nn.Module):
         Causal self-attention (each position sees itself and earlier ones) or
         bidirectional attention over the non-padding positions.
     tied : bool
-        Score items with the input item embeddings (plus a bias) or with a separate table.
+        Score items with the input item embeddings or with a separate table.
     time_features : bool
         Add an embedding of the log-bucketed gap to the previous item.
     rating_head : bool
@@ -88,17 +116,15 @@ class SequenceModule(nn.Module):
         self.blocks = nn.ModuleList([_Block(d, n_heads, ff_dim) for _ in range(n_layers)])
         self.norm = nn.LayerNorm(d)
         self.out_emb = None if tied else nn.Embedding(n_items, d)
-        self.out_bias = nn.Parameter(torch.zeros(n_items))
         if rating_head:
             self.rating_proj = nn.Linear(d, d)
             self.rating_bias = nn.Parameter(torch.zeros(n_items))
             self.register_buffer("rating_mean", torch.zeros(()))
         else:
             self.rating_proj = None
-        std = d ** -0.5
         for emb in (self.item_emb, self.pos_emb, self.gap_emb, self.out_emb):
             if emb is not None:
-                nn.init.normal_(emb.weight, std=std)
+                nn.init.xavier_normal_(emb.weight)
         with torch.no_grad():
             self.item_emb.weight[self.pad].zero_()
 
@@ -116,7 +142,7 @@ class SequenceModule(nn.Module):
         pos = torch.arange(L, device=tokens.device)
         real = pos < lengths.unsqueeze(1)  # [B, L]
         pos_ids = torch.where(real, self.max_seq_len - lengths.unsqueeze(1) + pos, 0)
-        x = self.item_emb(tokens) + self.pos_emb(pos_ids)  # [B, L, d]
+        x = self.item_emb(tokens) * self.item_emb.embedding_dim ** 0.5 + self.pos_emb(pos_ids)  # [B, L, d]
         if self.gap_emb is not None and gaps is not None:
             x = x + self.gap_emb(gaps)
         p = self.p if (self.training and generator is not None) else 0.0
@@ -132,7 +158,7 @@ class SequenceModule(nn.Module):
 
     def scores(self, h):
         """Scores ``[..., n_items]`` of every item from hidden states ``[..., d]``."""
-        return h @ self.output_weights().t().to(h.dtype) + self.out_bias.to(h.dtype)
+        return h @ self.output_weights().t().to(h.dtype)
 
     def rating(self, h, items=None):
         """Predicted ratings: of ``items`` (same leading shape as ``h[..., 0]``) or of all items."""
@@ -157,8 +183,8 @@ def sampled_softmax_loss(module, h, targets, n_negatives, generator):
     t = targets.clamp(min=0)
     W = module.output_weights()
     neg = torch.randint(module.n_items, (n_negatives,), generator=generator, device=h.device)
-    pos_logit = (h * W[t].to(h.dtype)).sum(-1) + module.out_bias[t].to(h.dtype)  # [N]
-    neg_logit = h @ W[neg].t().to(h.dtype) + module.out_bias[neg].to(h.dtype)  # [N, n_neg]
+    pos_logit = (h * W[t].to(h.dtype)).sum(-1)  # [N]
+    neg_logit = h @ W[neg].t().to(h.dtype)  # [N, n_neg]
     neg_logit = neg_logit.float().masked_fill(neg.unsqueeze(0) == t.unsqueeze(1), float("-inf"))
     logits = torch.cat([pos_logit.float().unsqueeze(1), neg_logit], dim=1)
     nll = torch.logsumexp(logits, 1) - logits[:, 0]
@@ -172,7 +198,7 @@ def bce_loss(module, h, targets, generator):
     W = module.output_weights()
     neg = torch.randint(max(module.n_items - 1, 1), t.shape, generator=generator, device=h.device)
     neg = neg + (neg >= t).long()  # uniform over the items other than the target
-    s_pos = ((h * W[t].to(h.dtype)).sum(-1) + module.out_bias[t].to(h.dtype)).float()
-    s_neg = ((h * W[neg].to(h.dtype)).sum(-1) + module.out_bias[neg].to(h.dtype)).float()
+    s_pos = (h * W[t].to(h.dtype)).sum(-1).float()
+    s_neg = (h * W[neg].to(h.dtype)).sum(-1).float()
     loss = F.softplus(-s_pos) + F.softplus(s_neg)
     return (loss * valid).sum() / valid.sum().clamp(min=1)

@@ -58,17 +58,18 @@ class SequenceTransformer(TorchRecommender):
         Longest sequence seen by the model (the latest items of a longer history are kept).
         In masked mode the appended mask token takes one place.
     n_layers : int, default=2
-        Transformer blocks (pre-norm, attention through
-        ``torch.nn.functional.scaled_dot_product_attention``).
+        Transformer blocks, SASRec's: queries from the layer-normalised stream, keys and
+        values from the stream itself, and the stream normalised again before a ReLU
+        feed-forward layer.
     n_heads : int, default=1
         Attention heads; must divide ``n_factors``.
     ff_dim : int, optional
         Hidden width of the feed-forward layers; ``n_factors`` when omitted (as SASRec).
     dropout : float, default=0.2
-        Dropout on the embeddings and on every residual branch.
+        Dropout on the embeddings, the attention weights and the feed-forward layers.
     tied_embeddings : bool, default=True
-        Score items with the input item embeddings (plus an item bias); ``False`` learns a
-        separate output table.
+        Score items with the input item embeddings (SASRec); ``False`` learns a separate
+        output table.
     time_features : bool, default=False
         Add an embedding of the log-bucketed gap between an item's key and the previous
         one — meaningful when the keys are timestamps.
@@ -131,11 +132,14 @@ class SequenceTransformer(TorchRecommender):
     the latest item, so results do not depend on the padding of a batch.
 
     The causal objective minimises, over every position ``t`` of every training sequence,
-    ``-log softmax(h_t E^T + b)_{i_{t+1}}`` (``E`` the item table, ``b`` an item bias).
+    ``-log softmax(h_t E^T)_{i_{t+1}}`` (``E`` the item table).
     With ``ratings``, a second head predicts the rating of the next item,
     ``r̂ = (W h_t)·e_i + c_i + μ``, trained by squared error (weight ``rating_weight``); the
-    ratings are targets only, not inputs. Dropout is drawn from the estimator's generator;
-    attention probabilities get none (the fused kernels only read the global RNG).
+    ratings are targets only, not inputs. Every dropout mask is drawn from the estimator's
+    generator, so training materialises the attention weights (the fused kernels only read
+    the global RNG); inference goes through ``scaled_dot_product_attention``. The network
+    follows Kang & McAuley's reference code: input item vectors scaled by ``sqrt(d)``,
+    Xavier-normal embeddings, no output bias, Adam with ``betas=(0.9, 0.98)``.
 
     References
     ----------
@@ -158,6 +162,7 @@ class SequenceTransformer(TorchRecommender):
     [4, 5, 6, 7]
     """
 
+    _adam_betas = (0.9, 0.98)  # SASRec's
     _param_specs = dict(
         TorchRecommender._param_specs,
         n_factors=dict(kind="int", low=1),
@@ -560,8 +565,8 @@ def _init_parameters(module, generator):
             elif p.dim() == 2 and isinstance(_owner(module, name), nn.Linear):
                 bound = math.sqrt(6.0 / (p.shape[0] + p.shape[1]))  # Xavier uniform
                 p.copy_((torch.rand(p.shape, generator=generator, device=dev) * 2 - 1) * bound)
-            else:
-                p.copy_(torch.randn(p.shape, generator=generator, device=dev) * 0.02)
+            else:  # embedding tables: Xavier normal (SASRec)
+                p.copy_(torch.randn(p.shape, generator=generator, device=dev) * math.sqrt(2.0 / sum(p.shape)))
         module.item_emb.weight[module.pad].zero_()
 
 
