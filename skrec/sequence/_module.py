@@ -73,9 +73,9 @@ class SequenceModule(nn.Module):
 
     Token ids are item indices ``0 … n_items - 1``, then ``pad = n_items`` and
     ``mask = n_items + 1``. Input item vectors are scaled by ``sqrt(d)`` before the position
-    vectors are added (SASRec); scores use the unscaled table. Position ids count from the end of the sequence (the latest
-    item always has position ``max_seq_len - 1``), so a sequence's output does not depend
-    on how much padding its batch carries.
+    vectors are added (SASRec); scores use the unscaled table. Position ids count from the
+    end of the sequence (the latest item always has position ``max_seq_len - 1``), so a
+    sequence's output does not depend on how much padding its batch carries.
 
     Parameters
     ----------
