@@ -5,8 +5,9 @@ validation target (early stopping only); full ranking over all items, history ex
 HR@10 and NDCG@10. The model is fitted on every row without its last item
 (``p3_split(...).test_hist``): its own early-stopping split holds out the last item of
 that, which is exactly the validation target, so training sees neither target. The test
-target is never used for any choice. Configurations are fixed in advance (those of the
-plain SASRec reference quoted in issue 6), not tuned on the test split.
+target is never used for any choice. Configurations are those of the plain SASRec
+reference quoted in issue 6, except Beauty's dropout (0.6, chosen over the reference's 0.5 on
+validation NDCG@10; benchmarks/results/sequence_quality.md), never tuned on the test split.
 
 Beauty: the S3-Rec file has no repeated item within a sequence (checked below), so the
 order matrix of ``load_beauty_order`` (positions as keys) is the whole sequence and its
@@ -32,8 +33,8 @@ from skrec.sequence import SequenceTransformer
 
 from ._common import default_data_home, environment, load_beauty_order, load_ml1m_order, p3_split
 
-CONFIGS = {  # the plain SASRec reference's settings (issue 6)
-    "beauty": dict(max_seq_len=50, n_factors=64, n_layers=2, dropout=0.5, learning_rate=1e-3, batch_size=128),
+CONFIGS = {  # the plain SASRec reference's settings (issue 6); Beauty's dropout 0.6 beat 0.5 on validation
+    "beauty": dict(max_seq_len=50, n_factors=64, n_layers=2, dropout=0.6, learning_rate=1e-3, batch_size=128),
     "ml1m": dict(max_seq_len=200, n_factors=64, n_layers=2, dropout=0.2, learning_rate=1e-3, batch_size=128),
 }
 METRICS = ("ndcg@10", "hit_rate@10")
