@@ -10,6 +10,7 @@ from skrec import BaselineBiases
 from skrec.metrics import ndcg_at_k
 from skrec.model_selection import evaluate, holdout_split
 from skrec.sequence import SequenceModule, SequenceTransformer
+from skrec.sequence._module import _attention
 from skrec.sequence._sequences import build_sequences, time_gap_buckets
 
 
@@ -140,15 +141,13 @@ def test_causal_attention_cannot_see_the_future(device):
 @pytest.mark.parametrize("causal", [True, False])
 def test_training_attention_masks_exactly_as_the_fused_kernel(device, causal):
     """The materialised attention of training (seeded dropout) masks as the fused kernel does."""
-    from skrec.sequence._module import _attention
-
     torch.manual_seed(0)
     q, k, v = torch.randn(3, 2, 2, 6, 4, device=device)
     real = torch.arange(6, device=device) < torch.tensor([[6], [3]], device=device)  # 6 and 3 real keys
     mask = None if causal else real[:, None, None, :]
-    gen = torch.Generator(device).manual_seed(0)
     fused = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
-    torch.testing.assert_close(_attention(q, k, v, mask, causal, 1e-12, gen), fused)  # nothing dropped
+    nothing_dropped = _attention(q, k, v, mask, causal, 1e-12, torch.Generator(device).manual_seed(0))
+    torch.testing.assert_close(nothing_dropped, fused)
     dropped = _attention(q, k, v, mask, causal, 0.5, torch.Generator(device).manual_seed(1))
     assert torch.isfinite(dropped).all() and not torch.allclose(dropped, fused)
     if causal:  # with dropout, later keys still never reach earlier queries
