@@ -480,3 +480,129 @@ IDS = np.array([[0, 1, 2], [3, 2, 1]])
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- (8) metric names
+# One parser (skrec.metrics._names) behind ranking_metrics, RankingScorer, get_scorer,
+# make_scorers and model_selection.evaluate: the same spellings work everywhere.
+SPELLINGS = ["NDCG@2", "Ndcg@2", " ndcg@2 ", "ndcg @ 2", "\tNDCG@ 2\n", "ndcg@02"]
+
+
+def test_one_parser_is_left():
+    from skrec.metrics import _names, _scorer
+    from skrec.model_selection import _evaluate
+
+    for module, names in [(_ranking, ["_METRIC_RE", "_parse_metrics", "_canonical_name",
+                                      "_ALIASES", "_VALID_NAMES"]),
+                          (_scorer, ["_SCORING_RE"]),
+                          (_evaluate, ["_parse_metrics", "RANKING_METRICS", "_EXPECTED"])]:
+        for name in names:
+            assert not hasattr(module, name), f"{module.__name__}.{name}"
+    assert _names.parse_metric_name("NDCG@10") == ("ndcg", 10)
+    assert _names.parse_metric_name(" Average_Precision @ 3 ") == ("ap", 3)
+    assert _names.parse_metric_name("AP@3", canonical=False) == ("ap", 3)
+    assert _names.parse_metric_name("average_precision@3", canonical=False) == \
+        ("average_precision", 3)
+    assert _names.parse_metric_name(" RMSE ", extra=("rmse", "mae")) == ("rmse", None)
+    assert _names.parse_metric_names(["NDCG@10", "ndcg @ 10", "ap@1", "average_precision@1"],
+                                     unique=True, canonical=False) == [
+        ("NDCG@10", "ndcg", 10), ("ap@1", "ap", 1), ("average_precision@1", "average_precision", 1)]
+    assert _names.canonical_ranking_name(" Hit_Rate ") == "hit_rate"
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_case_and_spaces_accepted_everywhere(spelling):
+    from skrec.model_selection import evaluate
+
+    X = sp.csr_matrix((3, 5))
+    y = sp.csr_matrix(np.array([[0, 0, 4.0, 0, 1.0], [5.0, 0, 0, 0, 0], [0, 2.0, 0, 0, 0]]))
+    est = FakeEstimator([2, 0, 3, 1, 4])
+    ids = np.tile([2, 0, 3, 1, 4], (3, 1))
+    expected = ndcg_at_k(y, ids, 2)
+    # the ranking-metric helpers: results keyed by the name as given
+    res = ranking_metrics(y, ids, [spelling, "Recall@3"])
+    assert list(res)[:2] == [spelling, "Recall@3"]
+    assert res[spelling] == pytest.approx(expected)
+    assert res["Recall@3"] == pytest.approx(recall_at_k(y, ids, 3))
+    assert ranking_metrics(y, ids, spelling)[spelling] == pytest.approx(expected)
+    # scorers
+    scorer = get_scorer(spelling)
+    assert repr(scorer) == "RankingScorer(metric='ndcg', k=2)"
+    assert scorer(est, X, y) == pytest.approx(expected)
+    assert make_scorers([spelling])[spelling](est, X, y) == pytest.approx(expected)
+    assert RankingScorer(spelling.partition("@")[0], 2)(est, X, y) == pytest.approx(expected)
+    # evaluate
+    out = evaluate(est, X, y, (spelling, "MAE"))
+    assert list(out) == [spelling, "MAE", "n_rows_evaluated", "n_rows_skipped"]
+    assert out[spelling] == pytest.approx(expected)
+
+
+def test_aliases_and_regression_names_case_insensitive():
+    X = sp.csr_matrix((3, 5))
+    y = sp.csr_matrix(np.array([[0, 0, 4.0, 0, 1.0], [5.0, 0, 0, 0, 0], [0, 2.0, 0, 0, 0]]))
+    est = FakeEstimator([2, 0, 3, 1, 4], rating=3.0)
+    ids = np.tile([2, 0, 3, 1, 4], (3, 1))
+    ap = average_precision_at_k(y, ids, 3)
+    assert get_scorer("Average_Precision@3")(est, X, y) == pytest.approx(ap)
+    assert repr(get_scorer("AVERAGE_PRECISION@3")) == \
+        "RankingScorer(metric='average_precision', k=3)"
+    assert repr(get_scorer("AP@3")) == "RankingScorer(metric='ap', k=3)"
+    assert ranking_metrics(y, ids, "Average_Precision @3")["Average_Precision @3"] == \
+        pytest.approx(ap)
+    assert repr(get_scorer(" NEG_RMSE ")) == "RegressionScorer(metric='rmse')"
+    assert repr(get_scorer("Neg_MAE")) == "RegressionScorer(metric='mae')"
+    assert RankingScorer(" MRR ", 2).metric == " MRR "  # stored as given (sklearn rule)
+    assert RankingScorer(" MRR ", 2)(est, X, y) == pytest.approx(mrr_at_k(y, ids, 2))
+
+
+def test_evaluate_drops_repeats_of_a_name():
+    from skrec.model_selection import evaluate
+
+    X = sp.csr_matrix((3, 5))
+    y = sp.csr_matrix(np.array([[0, 0, 4.0, 0, 1.0], [5.0, 0, 0, 0, 0], [0, 2.0, 0, 0, 0]]))
+    out = evaluate(FakeEstimator([2, 0, 3, 1, 4]), X, y, ("ndcg@2", "NDCG @ 2", "ap@2",
+                                                         "average_precision@2"))
+    assert list(out) == ["ndcg@2", "ap@2", "average_precision@2", "n_rows_evaluated",
+                         "n_rows_skipped"]
+
+
+LIST = "'recall', 'precision', 'ndcg', 'ap' \\(or 'average_precision'\\), 'hit_rate', 'mrr'"
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: get_scorer("NDGC@10"), ValueError,
+     f"^scoring must .*{LIST}.*'neg_rmse'.*; got 'NDGC@10'"),
+    (lambda: get_scorer("ndcg@ten"), ValueError, "^scoring must .*; got 'ndcg@ten'"),
+    (lambda: get_scorer("ndcg@-1"), ValueError, "^scoring must"),
+    (lambda: get_scorer("ndcg@1.5"), ValueError, "^scoring must"),
+    (lambda: get_scorer("ndcg@\u0661"), ValueError, "^scoring must"),  # non-ASCII digit
+    (lambda: get_scorer("nd cg@10"), ValueError, "^scoring must"),
+    (lambda: get_scorer("rmse"), ValueError, "^scoring must"),
+    (lambda: get_scorer("neg_rmse@5"), ValueError, "^scoring must"),
+    (lambda: get_scorer(""), ValueError, "^scoring must"),
+    (lambda: get_scorer(None), TypeError, "^scoring must .*callable"),
+    (lambda: make_scorers(["NDCG@10", "Ndcg@0"]), ValueError, "^names must .*; got 'Ndcg@0'"),
+    (lambda: ranking_metrics(Y, IDS, ["NDCG@2", "AUC@2"]), ValueError,
+     rf"^metrics must .*{LIST}.*; got 'AUC@2' in \['NDCG@2', 'AUC@2'\]"),
+    (lambda: ranking_metrics(Y, IDS, "rmse"), ValueError, "^metrics must"),
+    (lambda: ranking_metrics(Y, IDS, ["NDCG@"]), ValueError, "^metrics must .*; got 'NDCG@'"),
+    (lambda: ranking_metrics(Y, IDS, ("ndcg@2", 3)), TypeError, r"^metrics must .*; got 3 in"),
+    (lambda: ranking_metrics(Y, IDS, {"ndcg@2"}), TypeError, "^metrics must"),
+    (lambda: RankingScorer("NDCG@10"), ValueError, f"^metric must be one of {LIST}"),
+    (lambda: RankingScorer(None), TypeError, "^metric must"),
+])
+def test_bad_metric_names_name_the_argument(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+@pytest.mark.parametrize("metrics, exc", [
+    (("FOO@10",), ValueError), ("Rmse@5", ValueError), ("NDCG", ValueError),
+    (" ndcg@0 ", ValueError), ((), ValueError), (["ndcg@2", None], TypeError),
+])
+def test_evaluate_rejects_bad_names_like_the_rest(metrics, exc):
+    from skrec.model_selection import evaluate
+
+    X = sp.csr_matrix((2, 4))
+    with pytest.raises(exc, match=f"^metrics must .*{LIST}.*'rmse', 'mae'"):
+        evaluate(FakeEstimator([0, 1, 2, 3]), X, Y, metrics)

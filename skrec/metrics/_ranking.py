@@ -7,12 +7,12 @@ and every metric is a few array reductions of that matrix.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import scipy.sparse as sp
 
 from skrec.utils.validation import check_interactions, check_k, check_param, describe, raise_invalid
+
+from ._names import parse_metric_names
 
 __all__ = [
     "average_precision_at_k",
@@ -24,51 +24,8 @@ __all__ = [
     "recall_at_k",
 ]
 
-# canonical metric name for every accepted spelling
-_ALIASES = {
-    "recall": "recall",
-    "precision": "precision",
-    "ndcg": "ndcg",
-    "ap": "ap",
-    "average_precision": "ap",
-    "hit_rate": "hit_rate",
-    "mrr": "mrr",
-}
-_VALID_NAMES = "'recall', 'precision', 'ndcg', 'ap' (or 'average_precision'), 'hit_rate', 'mrr'"
-_METRIC_RE = re.compile(r"^([a-z_]+)@(\d+)$")
-
 # rows of a score matrix processed at once when taking the top k (bounds temporaries)
 _SCORE_CHUNK_ELEMENTS = 1 << 24
-
-
-def _canonical_name(name, argname="metric"):
-    """Return the canonical metric name for ``name`` or raise naming ``argname``."""
-    if not isinstance(name, str):
-        raise_invalid(argname, f"one of {_VALID_NAMES}", name, TypeError)
-    if name not in _ALIASES:
-        raise_invalid(argname, f"one of {_VALID_NAMES}", name)
-    return _ALIASES[name]
-
-
-def _parse_metrics(metrics):
-    """Turn ``metrics`` into a list of ``(key, canonical_name, k)``."""
-    expected = (f"a metric name '<name>@<k>' or a list of them, with <name> one of "
-                f"{_VALID_NAMES} and <k> a positive int (e.g. 'ndcg@10')")
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    if not isinstance(metrics, (list, tuple)):
-        raise_invalid("metrics", expected, metrics, TypeError)
-    if len(metrics) == 0:
-        raise_invalid("metrics", expected, metrics)
-    specs = []
-    for m in metrics:
-        if not isinstance(m, str):
-            raise_invalid("metrics", expected, m, TypeError)
-        match = _METRIC_RE.match(m)
-        if match is None or match.group(1) not in _ALIASES or int(match.group(2)) < 1:
-            raise_invalid("metrics", expected, m)
-        specs.append((m, _ALIASES[match.group(1)], int(match.group(2))))
-    return specs
 
 
 def _check_y_true(y_true, allow_empty=True):
@@ -219,6 +176,34 @@ def _single(name, y_true, y_pred, k):
     return _evaluate(y_true, y_pred, [("value", name, k)], False, "k")["value"]
 
 
+def _shared_parameters(func):
+    """Fill a single-metric docstring's ``%(parameters)s`` with the block they all share."""
+    import inspect
+
+    k = inspect.signature(func).parameters["k"].default
+    func.__doc__ = func.__doc__.replace("%(parameters)s", _PARAMETERS_DOC.format(k=k).strip() + "\n")
+    return func
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    y_true : sparse matrix of shape (n_rows, n_items)
+        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
+        are skipped.
+    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
+        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item
+        (top ``k`` taken with ties broken by the lower item index).
+    k : int, default={k}
+        Length of the recommendation list.
+
+    Returns
+    -------
+    float
+        Mean over the rows that hold at least one relevant item.
+"""
+
+
 def ranking_metrics(y_true, y_pred, metrics=("ndcg@10",), *, per_row=False):
     """Several top-k ranking metrics at once, from one hits matrix.
 
@@ -234,7 +219,9 @@ def ranking_metrics(y_true, y_pred, metrics=("ndcg@10",), *, per_row=False):
         taken with ties broken by the lower item index.
     metrics : str or sequence of str, default=("ndcg@10",)
         Names ``"<name>@<k>"`` with ``<name>`` one of ``recall``, ``precision``, ``ndcg``,
-        ``ap`` (alias ``average_precision``), ``hit_rate``, ``mrr``.
+        ``ap`` (alias ``average_precision``), ``hit_rate``, ``mrr``. Case-insensitive;
+        whitespace around the name and the ``@`` is ignored. Results are keyed by the
+        names as given.
     per_row : bool, default=False
         Return per-row arrays (NaN for skipped rows) instead of means.
 
@@ -268,29 +255,15 @@ def ranking_metrics(y_true, y_pred, metrics=("ndcg@10",), *, per_row=False):
     array([0.5, nan, 0.5])
     """
     per_row = check_param("per_row", per_row, "bool")
-    specs = _parse_metrics(metrics)
+    specs = parse_metric_names(metrics)
     return _evaluate(y_true, y_pred, specs, per_row, "k")
 
 
+@_shared_parameters
 def recall_at_k(y_true, y_pred, k=20):
     """Recall@k with binary relevance, normalised by ``min(k, |relevant|)``.
 
-    Parameters
-    ----------
-    y_true : sparse matrix of shape (n_rows, n_items)
-        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
-        are skipped.
-    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
-        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item
-        (top ``k`` taken with ties broken by the lower item index).
-    k : int, default=20
-        Length of the recommendation list.
-
-    Returns
-    -------
-    float
-        Mean over the rows that hold at least one relevant item.
-
+    %(parameters)s
     Notes
     -----
     ``recall@k = hits@k / min(k, |rel|)`` (Mult-VAE definition, so that a perfect list
@@ -308,24 +281,11 @@ def recall_at_k(y_true, y_pred, k=20):
     return _single("recall", y_true, y_pred, k)
 
 
+@_shared_parameters
 def precision_at_k(y_true, y_pred, k=10):
     """Precision@k with binary relevance.
 
-    Parameters
-    ----------
-    y_true : sparse matrix of shape (n_rows, n_items)
-        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
-        are skipped.
-    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
-        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item.
-    k : int, default=10
-        Length of the recommendation list.
-
-    Returns
-    -------
-    float
-        Mean over the rows that hold at least one relevant item.
-
+    %(parameters)s
     Notes
     -----
     ``precision@k = hits@k / k`` (padding ``-1`` counts as a miss).
@@ -342,24 +302,11 @@ def precision_at_k(y_true, y_pred, k=10):
     return _single("precision", y_true, y_pred, k)
 
 
+@_shared_parameters
 def ndcg_at_k(y_true, y_pred, k=10):
     """Normalised discounted cumulative gain at k, binary relevance.
 
-    Parameters
-    ----------
-    y_true : sparse matrix of shape (n_rows, n_items)
-        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
-        are skipped.
-    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
-        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item.
-    k : int, default=10
-        Length of the recommendation list.
-
-    Returns
-    -------
-    float
-        Mean over the rows that hold at least one relevant item.
-
+    %(parameters)s
     Notes
     -----
     ``DCG@k = sum_{i=1..k} rel_i / log2(i + 1)`` and
@@ -378,26 +325,15 @@ def ndcg_at_k(y_true, y_pred, k=10):
     return _single("ndcg", y_true, y_pred, k)
 
 
+@_shared_parameters
 def average_precision_at_k(y_true, y_pred, k=10):
     """Average precision at k, normalised by ``min(k, |relevant|)``.
 
-    Parameters
-    ----------
-    y_true : sparse matrix of shape (n_rows, n_items)
-        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
-        are skipped.
-    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
-        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item.
-    k : int, default=10
-        Length of the recommendation list.
-
-    Returns
-    -------
-    float
-        Mean over the rows that hold at least one relevant item (MAP@k).
-
+    %(parameters)s
     Notes
     -----
+    The mean over rows is MAP@k.
+
     ``AP@k = sum_{i=1..k} precision@i * rel_i / min(k, |rel|)``.
 
     Examples
@@ -412,24 +348,11 @@ def average_precision_at_k(y_true, y_pred, k=10):
     return _single("ap", y_true, y_pred, k)
 
 
+@_shared_parameters
 def hit_rate_at_k(y_true, y_pred, k=10):
     """Hit rate at k: the fraction of rows with at least one relevant item in the top k.
 
-    Parameters
-    ----------
-    y_true : sparse matrix of shape (n_rows, n_items)
-        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
-        are skipped.
-    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
-        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item.
-    k : int, default=10
-        Length of the recommendation list.
-
-    Returns
-    -------
-    float
-        Mean over the rows that hold at least one relevant item.
-
+    %(parameters)s
     Notes
     -----
     ``HR@k = 1 if hits@k > 0 else 0`` per row.
@@ -446,24 +369,11 @@ def hit_rate_at_k(y_true, y_pred, k=10):
     return _single("hit_rate", y_true, y_pred, k)
 
 
+@_shared_parameters
 def mrr_at_k(y_true, y_pred, k=10):
     """Mean reciprocal rank of the first relevant item within the top k.
 
-    Parameters
-    ----------
-    y_true : sparse matrix of shape (n_rows, n_items)
-        Held-out interactions; any stored non-zero is relevant. Rows without a relevant item
-        are skipped.
-    y_pred : ndarray of shape (n_rows, m) of int, or (n_rows, n_items) of float
-        Ranked item ids (best first, ``-1`` = no item, ``m >= k``) or scores for every item.
-    k : int, default=10
-        Length of the recommendation list.
-
-    Returns
-    -------
-    float
-        Mean over the rows that hold at least one relevant item.
-
+    %(parameters)s
     Notes
     -----
     ``RR@k = 1 / rank`` of the first relevant item (ranks start at 1), 0 if none is in the

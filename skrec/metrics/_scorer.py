@@ -6,12 +6,9 @@ worker processes.
 
 from __future__ import annotations
 
-import re
-
 from skrec.utils.validation import check_param, raise_invalid
+from ._names import canonical_ranking_name, expected_metric_names, parse_metric_name
 from ._ranking import (
-    _VALID_NAMES,
-    _canonical_name,
     average_precision_at_k,
     hit_rate_at_k,
     mrr_at_k,
@@ -32,10 +29,9 @@ _RANKING_FUNCS = {
     "mrr": mrr_at_k,
 }
 _REGRESSION_FUNCS = {"rmse": rmse, "mae": mae}
-_SCORING_RE = re.compile(r"^([a-z_]+)@(\d+)$")
-_VALID_SCORING = (f"'<name>@<k>' with <name> one of {_VALID_NAMES} and <k> a positive int "
-                  "(e.g. 'ndcg@10'), 'neg_rmse', 'neg_mae', or a callable "
-                  "scorer(estimator, X, y)")
+_NEG_REGRESSION = {"neg_rmse": "rmse", "neg_mae": "mae"}
+_VALID_SCORING = (expected_metric_names(tuple(_NEG_REGRESSION))
+                  + ", or a callable scorer(estimator, X, y)")
 
 
 def _final_step(estimator, X):
@@ -67,7 +63,8 @@ class RankingScorer:
     ----------
     metric : str, default="ndcg"
         One of ``"recall"``, ``"precision"``, ``"ndcg"``, ``"ap"`` (alias
-        ``"average_precision"``), ``"hit_rate"``, ``"mrr"``.
+        ``"average_precision"``), ``"hit_rate"``, ``"mrr"``; case-insensitive, surrounding
+        whitespace ignored. Stored as given.
     k : int, default=10
         Length of the recommendation list.
 
@@ -95,7 +92,7 @@ class RankingScorer:
     """
 
     def __init__(self, metric="ndcg", k=10):
-        _canonical_name(metric, "metric")
+        canonical_ranking_name(metric, arg="metric")
         self.metric = metric
         self.k = check_param("k", k, "int", low=1)
 
@@ -118,7 +115,8 @@ class RankingScorer:
         _require_y(y)
         estimator, X = _final_step(estimator, X)
         ids, _ = estimator.recommend(X, k=self.k)
-        return _RANKING_FUNCS[_canonical_name(self.metric)](y, ids, k=self.k)
+        func = _RANKING_FUNCS[canonical_ranking_name(self.metric, arg="metric")]
+        return func(y, ids, k=self.k)
 
     def __repr__(self):
         return f"{type(self).__name__}(metric={self.metric!r}, k={self.k!r})"
@@ -182,18 +180,11 @@ class RegressionScorer:
 
 
 def _from_string(name, argname):
-    if name == "neg_rmse":
-        return RegressionScorer("rmse")
-    if name == "neg_mae":
-        return RegressionScorer("mae")
-    match = _SCORING_RE.match(name)
-    if match is None or int(match.group(2)) < 1:
-        raise_invalid(argname, _VALID_SCORING, name)
-    try:
-        _canonical_name(match.group(1))
-    except ValueError:
-        raise_invalid(argname, _VALID_SCORING, name)
-    return RankingScorer(match.group(1), int(match.group(2)))
+    metric, k = parse_metric_name(name, arg=argname, extra=tuple(_NEG_REGRESSION),
+                                  expected=_VALID_SCORING, canonical=False)
+    if k is None:
+        return RegressionScorer(_NEG_REGRESSION[metric])
+    return RankingScorer(metric, k)
 
 
 def get_scorer(scoring):
@@ -204,7 +195,8 @@ def get_scorer(scoring):
     scoring : str or callable
         ``"<name>@<k>"`` with ``<name>`` one of ``recall``, ``precision``, ``ndcg``, ``ap``,
         ``average_precision``, ``hit_rate``, ``mrr`` (e.g. ``"ndcg@10"``), or ``"neg_rmse"``,
-        ``"neg_mae"``; a callable ``scorer(estimator, X, y)`` is returned as is.
+        ``"neg_mae"``; case-insensitive, whitespace around the name and the ``@``
+        ignored. A callable ``scorer(estimator, X, y)`` is returned as is.
 
     Returns
     -------
@@ -219,6 +211,8 @@ def get_scorer(scoring):
     --------
     >>> get_scorer("recall@20")
     RankingScorer(metric='recall', k=20)
+    >>> get_scorer(" NDCG@10 ")
+    RankingScorer(metric='ndcg', k=10)
     >>> get_scorer("neg_rmse")
     RegressionScorer(metric='rmse')
     """

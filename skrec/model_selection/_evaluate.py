@@ -14,35 +14,7 @@ from skrec.utils.validation import (
 
 __all__ = ["evaluate"]
 
-RANKING_METRICS = ("recall", "precision", "ndcg", "ap", "average_precision", "hit_rate", "mrr")
 RATING_METRICS = ("rmse", "mae")
-_EXPECTED = ("a metric name or a sequence of them: 'rmse', 'mae' or '<name>@<k>' with <name> "
-             "in " + ", ".join(RANKING_METRICS) + " and <k> an int >= 1")
-
-
-def _parse_metrics(metrics):
-    """Return ``[(key, normalized name, k or None)]`` in the requested order, no duplicates."""
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    if not isinstance(metrics, (list, tuple)) or len(metrics) == 0:
-        raise_invalid("metrics", _EXPECTED, metrics, TypeError if not isinstance(metrics, (list, tuple)) else ValueError)
-    parsed, seen = [], set()
-    for key in metrics:
-        if not isinstance(key, str):
-            raise_invalid("metrics", _EXPECTED, f"<{key!r} in {metrics!r}>", TypeError)
-        name = key.strip().lower()
-        if name in RATING_METRICS:
-            k = None
-        else:
-            base, sep, k_text = name.partition("@")
-            if not sep or base not in RANKING_METRICS or not k_text.isdigit() or int(k_text) < 1:
-                raise_invalid("metrics", _EXPECTED, f"<{key!r} in {metrics!r}>")
-            k = int(k_text)
-            name = f"{base}@{k}"
-        if name not in seen:
-            seen.add(name)
-            parsed.append((key, name, k))
-    return parsed
 
 
 def _batches(n_rows, batch_size):
@@ -76,7 +48,9 @@ def evaluate(estimator, X, y, metrics=("ndcg@10", "recall@20"), *, exclude_seen=
         ``n_rows_skipped``. With ``exclude_seen=True`` it must be disjoint from ``X``.
     metrics : str or sequence of str, default=("ndcg@10", "recall@20")
         ``"<name>@<k>"`` with ``<name>`` in recall, precision, ndcg, ap (or
-        average_precision), hit_rate, mrr; and ``"rmse"``, ``"mae"``. Case-insensitive.
+        average_precision), hit_rate, mrr; and ``"rmse"``, ``"mae"``. Case-insensitive;
+        whitespace around the name and the ``@`` is ignored. A name repeated in another
+        case or spacing is computed and returned once, under its first spelling.
     exclude_seen : bool, default=True
         Whether the history items are excluded from the recommendations.
     batch_size : int >= 1, optional
@@ -113,7 +87,14 @@ def evaluate(estimator, X, y, metrics=("ndcg@10", "recall@20"), *, exclude_seen=
     >>> evaluate(ByIndex(), X, y, metrics=("hit_rate@1", "recall@3"))
     {'hit_rate@1': 0.5, 'recall@3': 1.0, 'n_rows_evaluated': 2, 'n_rows_skipped': 0}
     """
-    parsed = _parse_metrics(metrics)
+    # lazy: keeps model_selection importable on its own
+    from skrec.metrics._names import parse_metric_names
+
+    # [(key as given, normalized name, k or None)], in order, repeats dropped
+    parsed = [(key, name if k is None else f"{name}@{k}", k)
+              for key, name, k in parse_metric_names(metrics, arg="metrics",
+                                                     extra=RATING_METRICS, canonical=False,
+                                                     unique=True)]
     exclude_seen = check_param("exclude_seen", exclude_seen, "bool")
     batch_size = check_param("batch_size", batch_size, "int", low=1, allow_none=True)
     X = check_interactions(X, "X", allow_empty=True)
