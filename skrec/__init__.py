@@ -6,8 +6,8 @@ offer ``predict``, ``recommend``, ``score`` and ``transform``; they compose with
 """
 
 from .base import BaseRecommender, TorchRecommender, all_estimators
-from .autoencoder import AutoencoderRecommender
-from .baseline import BaselineBiases
+from .autoencoder import EASE, AutoencoderRecommender
+from .baseline import BaselineBiases, Popularity
 from .compose import ResidualRegressor
 from .factorization import BPRRanker, MFRegressor
 from .sequence import SequenceTransformer
@@ -18,9 +18,11 @@ __all__ = [
     "BaseRecommender",
     "TorchRecommender",
     "BaselineBiases",
+    "Popularity",
     "MFRegressor",
     "BPRRanker",
     "AutoencoderRecommender",
+    "EASE",
     "SequenceTransformer",
     "ResidualRegressor",
     "all_estimators",

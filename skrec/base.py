@@ -8,6 +8,7 @@ gradient descent; such a model supplies a module, its training data, and a batch
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 
@@ -18,9 +19,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._torch import DeviceCSR, LoopSettings, make_generator, make_optimizer, resolve_device, run_training, topk_items
-from ._torch.training import LR_SCHEDULES, OPTIMIZERS
-from .sampling import index_batches
+from ._torch import DeviceCSR, make_generator, resolve_device, topk_items
+from ._torch.training import (LR_SCHEDULES, OPTIMIZERS, Checkpoint, EarlyStopping, GradientTrainer, LRSchedule,
+                              ProgressBar, TrainingResult, fit_epochs)
 from .utils.validation import (
     check_heldout,
     check_interactions,
@@ -69,7 +70,7 @@ def _can_transform(est):
 class BaseRecommender(BaseEstimator):
     """Shared behaviour of every skrec estimator.
 
-    Subclasses implement ``_fit(X, warm)`` and ``_score_batch(batch)``, and optionally
+    Subclasses implement ``_fit(X, warm, **fit_params)`` and ``_score_batch(batch)``, and optionally
     ``_transform_batch(batch)``. ``X`` reaching ``_fit`` is validated canonical CSR (the union
     of ``X`` and ``y``); ``batch`` is a :class:`skrec._torch.DeviceCSR` of history rows on
     ``device_``.
@@ -82,12 +83,11 @@ class BaseRecommender(BaseEstimator):
     """
 
     _kind = "ranker"  # or "regressor": decides what score() measures
-    _allow_negative = True
     _param_specs: dict = {}
     _inference_elements = 2**24  # bounds a score batch to B * n_items <= this
 
     # ----------------------------------------------------------------- hooks
-    def _fit(self, X, warm):  # pragma: no cover - abstract
+    def _fit(self, X, warm, **fit_params):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _score_batch(self, batch):  # pragma: no cover - abstract
@@ -124,14 +124,13 @@ class BaseRecommender(BaseEstimator):
 
     def _validate_rows(self, X, name="X"):
         check_is_fitted(self, "n_items_")
-        return check_interactions(X, name, n_items=self.n_items_, allow_negative=self._allow_negative,
-                                  allow_empty=True)
+        return check_interactions(X, name, n_items=self.n_items_, allow_empty=True, owner=type(self).__name__)
 
     def _is_warm(self):
         return bool(getattr(self, "warm_start", False)) and hasattr(self, "n_items_")
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, **fit_params):
         """Fit the model on the interactions ``X`` (and the held-out ``y`` when given).
 
         Parameters
@@ -151,35 +150,52 @@ class BaseRecommender(BaseEstimator):
         >>> import numpy as np, scipy.sparse as sp
         >>> from skrec import BaselineBiases
         >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
-        >>> BaselineBiases(alpha=1.0).fit(X).n_items_
+        >>> BaselineBiases(damping=1.0).fit(X).n_items_
         3
         """
         self._check_params()
-        X = check_interactions(X, "X", allow_negative=self._allow_negative)
+        X = check_interactions(X, "X")
         if y is not None:
-            y = check_heldout(y, X, allow_negative=self._allow_negative)
+            y = check_heldout(y, X)
             X = check_interactions(X + y, "X")
         warm = self._is_warm()
         if warm and X.shape != (self.n_users_, self.n_items_):
             raise_invalid("X", f"a matrix of shape ({self.n_users_}, {self.n_items_}) as in the previous fit, "
                                "to continue training (warm_start=True)", f"<shape {X.shape}>")
+        params = set(self.get_params(deep=False))
+        # A warm fit trains the fitted module (and the optimizer state) in place: keep a copy
+        # to put back if it fails, so that the model stays the one the last fit returned.
+        before = copy.deepcopy({k: v for k, v in vars(self).items() if k not in params}) if warm else None
         self.n_users_, self.n_items_ = X.shape
+        self.n_features_in_ = self.n_items_  # sklearn's name for the input width
         device = getattr(self, "device", None)
         self.device_ = resolve_device(device) if device is not None else torch.device("cpu")
         try:
-            self._fit(X, warm)
-        except Exception:
-            if not warm:  # a failed fit leaves no half-fitted state behind
-                for key in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-                    delattr(self, key)
+            self._fit(X, warm, **fit_params)
+        except Exception:  # a failed fit leaves no half-fitted state behind
+            for key in [k for k in vars(self) if k not in params]:
+                delattr(self, key)
+            if warm:
+                vars(self).update(before)
             raise
         return self
 
     # ------------------------------------------------------------- inference
+    _history_dtype = torch.float32  # dtype of the history values on the device (order keys: float64)
+
+    def _inference_width(self):
+        """Elements one (row, item) pair costs in a score batch (1 for a dot product)."""
+        return 1
+
+    def _rows_per_batch(self, n_items=None):
+        """Rows per inference batch so that ``rows * n_items * width <= _inference_elements``."""
+        n_items = self.n_items_ if n_items is None else n_items
+        return max(1, self._inference_elements // max(n_items * self._inference_width(), 1))
+
     def _row_batches(self, X):
         """Yield ``(start, DeviceCSR batch)`` over the rows of validated ``X``."""
-        data = DeviceCSR.from_scipy(X, self.device_)
-        step = max(1, self._inference_elements // self.n_items_)
+        data = DeviceCSR.from_scipy(X, self.device_, dtype=self._history_dtype)
+        step = self._rows_per_batch()
         for start in range(0, X.shape[0], step):
             yield start, data.slice_rows(start, min(start + step, X.shape[0]))
 
@@ -201,7 +217,7 @@ class BaseRecommender(BaseEstimator):
         >>> import numpy as np, scipy.sparse as sp
         >>> from skrec import BaselineBiases
         >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
-        >>> BaselineBiases(alpha=1.0).fit(X).predict(X).shape
+        >>> BaselineBiases(damping=1.0).fit(X).predict(X).shape
         (3, 3)
         """
         X = self._validate_rows(X)
@@ -232,7 +248,7 @@ class BaseRecommender(BaseEstimator):
         >>> from skrec import BaselineBiases
         >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
         >>> y = sp.csr_matrix(np.array([[0, 0, 3], [0, 0, 0], [0, 0, 0]], dtype=float))
-        >>> BaselineBiases(alpha=1.0).fit(X).predict_at(X, y).nnz
+        >>> BaselineBiases(damping=1.0).fit(X).predict_at(X, y).nnz
         1
         """
         X = self._validate_rows(X)
@@ -277,7 +293,7 @@ class BaseRecommender(BaseEstimator):
         >>> import numpy as np, scipy.sparse as sp
         >>> from skrec import BaselineBiases
         >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
-        >>> ids, scores = BaselineBiases(alpha=1.0).fit(X).recommend(X, k=1, items=[0, 2])
+        >>> ids, scores = BaselineBiases(damping=1.0).fit(X).recommend(X, k=1, items=[0, 2])
         >>> ids.ravel().tolist()  # row 1 has seen both allowed items: -1
         [2, -1, 0]
         """
@@ -313,7 +329,7 @@ class BaseRecommender(BaseEstimator):
         >>> import numpy as np, scipy.sparse as sp
         >>> from skrec import BaselineBiases
         >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
-        >>> BaselineBiases(alpha=1.0).fit(X).transform(X).shape
+        >>> BaselineBiases(damping=1.0).fit(X).transform(X).shape
         (3, 1)
         """
         X = self._validate_rows(X)
@@ -322,6 +338,32 @@ class BaseRecommender(BaseEstimator):
             for _, batch in self._row_batches(X):
                 parts.append(self._transform_batch(batch).float().cpu().numpy())
         return np.concatenate(parts, axis=0)
+
+    @available_if(_can_transform)
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit on ``X`` (and ``y``), then return ``transform(X)``.
+
+        Parameters
+        ----------
+        X : sparse matrix of shape (n_users, n_items)
+        y : sparse matrix of the same shape, optional
+            Held-out interactions of the same rows (trained on with ``X``, not transformed).
+        **fit_params
+            Passed to ``fit``.
+
+        Returns
+        -------
+        ndarray of float32, shape (n_users, n_components)
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp
+        >>> from skrec import BaselineBiases
+        >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
+        >>> BaselineBiases(damping=1.0).fit_transform(X).shape
+        (3, 1)
+        """
+        return self.fit(X, y, **fit_params).transform(X)
 
     def score(self, X, y=None):
         """Quality of the model on held-out interactions; higher is better.
@@ -347,7 +389,7 @@ class BaseRecommender(BaseEstimator):
         >>> from skrec import BaselineBiases
         >>> X = sp.csr_matrix(np.array([[5, 4, 0], [4, 0, 1], [0, 5, 2]], dtype=float))
         >>> y = sp.csr_matrix(np.array([[0, 0, 3], [0, 0, 0], [0, 0, 0]], dtype=float))
-        >>> round(BaselineBiases(alpha=1.0).fit(X).score(X, y), 3) < 0
+        >>> round(BaselineBiases(damping=1.0).fit(X).score(X, y), 3) < 0
         True
         """
         from .metrics import ndcg_at_k, rmse
@@ -369,10 +411,10 @@ class BaseRecommender(BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())
         for key, value in list(state.items()):
-            if isinstance(value, (torch.Tensor, torch.nn.Module)):
-                state[key] = _to_cpu(value)
-            elif isinstance(value, (torch.optim.Optimizer, torch.Generator)):
+            if isinstance(value, (torch.optim.Optimizer, torch.Generator)):
                 del state[key]  # rebuilt on the next (warm) fit
+            else:
+                state[key] = _tree_to(value, "cpu")
         if "device_" in state:
             state["device_"] = str(state["device_"])
         return state
@@ -385,27 +427,48 @@ class BaseRecommender(BaseEstimator):
                 warnings.warn(f"{type(self).__name__} was fitted on {device}, which is not available "
                               "here; it is loaded on the CPU.", RuntimeWarning, stacklevel=2)
                 dev = torch.device("cpu")
+            elif dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+                warnings.warn(f"{type(self).__name__} was fitted on {device}, which this machine does not "
+                              "have; it is loaded on cuda:0.", RuntimeWarning, stacklevel=2)
+                dev = torch.device("cuda", 0)
             state["device_"] = dev
             for key, value in state.items():
-                if isinstance(value, (torch.Tensor, torch.nn.Module)):
-                    state[key] = value.to(dev)
+                if key != "_optimizer_state":  # kept on the CPU: load_state_dict places it
+                    state[key] = _tree_to(value, dev)
         super().__setstate__(state)
 
     def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = False
+        tags.input_tags.sparse = True  # scipy sparse is the native input; dense 2-D arrays work too
+        tags.target_tags.required = False  # y, when given, is held-out interactions, never a label
+        tags.target_tags.single_output = False
+        if self._supports_transform():
+            # transform returns float32 user vectors whatever the input dtype.
+            tags.transformer_tags = TransformerTags(preserves_dtype=[])
         return tags
 
 
-def _to_cpu(value):
+def _tree_to(value, device):
+    """``value`` with every tensor and module in it (dicts, lists, tuples too) on ``device``.
+
+    The caller's objects are not changed: a module that is elsewhere is copied first.
+    """
+    device = torch.device(device)
     if isinstance(value, torch.nn.Module):
-        if all(p.device.type == "cpu" for p in value.state_dict().values()):
+        if all(p.device == device for p in value.state_dict().values()):
             return value
         import copy
 
-        return copy.deepcopy(value).to("cpu")
-    return value.detach().to("cpu")
+        return copy.deepcopy(value).to(device)
+    if isinstance(value, torch.Tensor):
+        return value if value.device == device else value.detach().to(device)
+    if isinstance(value, dict):
+        return {k: _tree_to(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (torch.Tensor, dict, list, tuple)) for v in value):
+        return type(value)(_tree_to(v, device) for v in value)
+    return value
 
 
 _LOOP_SPECS = {
@@ -416,6 +479,7 @@ _LOOP_SPECS = {
     "validation_fraction": dict(kind="float", low=0, high=1, low_inclusive=False, high_inclusive=False),
     "n_iter_no_change": dict(kind="int", low=1),
     "tol": dict(kind="float", low=0),
+    "optimizer": dict(kind="str", options=OPTIMIZERS),
     "lr_schedule": dict(kind="str", options=LR_SCHEDULES, allow_none=True),
     "lr_cycle": dict(kind="int", low=1),
     "checkpoint_every": dict(kind="int", low=0),
@@ -426,22 +490,25 @@ _LOOP_SPECS = {
 
 
 class TorchRecommender(BaseRecommender):
-    """Base of the models trained by gradient descent through the one loop.
+    """Base of the models fitted through the training seam (:mod:`skrec._torch.training`).
 
-    A model provides:
+    A model provides ``_make_trainer(X, *, generator, seed, warm, **fit_params)``, which
+    returns a :class:`skrec._torch.training.Trainer` (gradient, ALS or closed form) holding
+    the module and everything that exists only during the fit, and ``_score_batch``. The
+    base seeds one generator on ``device_``, runs :func:`skrec._torch.training.fit_epochs`
+    with the callbacks the loop parameters ask for (early stopping, learning-rate schedule,
+    checkpoints, progress bar), then sets ``module_``, ``history_``, ``n_iter_``,
+    ``best_iteration_``, ``best_score_`` (minus the best monitored value: higher is
+    better), ``n_steps_`` and whatever the trainer's ``fitted_attributes()`` returns. The
+    trainer is dropped. The parameters of the fit are kept as ``_spec`` (a copy of
+    ``get_params()``, normalised by ``_fit_spec``): inference reads them, never the live
+    parameters that ``set_params`` may change later.
 
-    - ``_build_module(X, generator)`` → an ``nn.Module`` (math only, no device in it);
-    - ``_training_data(X)`` → whatever its loss needs, already on ``device_``, and
-      ``_n_samples(data)``, the length the loop batches over;
-    - ``_loss(data, idx, generator)`` → a scalar tensor for the batch ``idx``;
-    - optionally ``_validation_split(X, seed)`` (default: a random ``validation_fraction``
-      of the interactions) and ``_validation_loss(data, generator)`` (default: the mean
-      loss over the validation data).
-
-    Shared hyper-parameters (the one vocabulary): ``learning_rate``, ``batch_size``,
+    The shared loop parameters (one vocabulary): ``learning_rate``, ``batch_size``,
     ``max_iter``, ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``,
     ``optimizer``, ``lr_schedule``, ``lr_cycle``, ``checkpoint_every``, ``checkpoint_path``,
-    ``warm_start``, ``device``, ``random_state``, ``verbose``.
+    ``warm_start``, ``device``, ``random_state``, ``verbose``. A model without gradient
+    training leaves out those that do not apply.
 
     Examples
     --------
@@ -450,28 +517,15 @@ class TorchRecommender(BaseRecommender):
     True
     """
 
-    _param_specs = dict(_LOOP_SPECS, optimizer=dict(kind="str", options=OPTIMIZERS))
+    _param_specs = dict(_LOOP_SPECS)
 
     # ----------------------------------------------------------------- hooks
-    def _build_module(self, X, generator):  # pragma: no cover - abstract
+    def _make_trainer(self, X, *, generator, seed, warm, **fit_params):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _training_data(self, X):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _n_samples(self, data):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _loss(self, data, idx, generator):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _optimizer_name(self):
-        return self.optimizer
-
-    def _weight_decay(self):
-        return 0.0
-
-    _adam_betas = (0.9, 0.999)  # Adam's moment decay rates; transformers use (0.9, 0.98)
+    def _fit_spec(self):
+        """The parameters inference reads, normalised once per fit."""
+        return self.get_params(deep=False)
 
     def _validation_split(self, X, seed):
         """Random ``validation_fraction`` of the stored interactions (host, once per fit)."""
@@ -484,57 +538,79 @@ class TorchRecommender(BaseRecommender):
         parts = [sp.csr_matrix((coo.data[m], (coo.row[m], coo.col[m])), shape=X.shape) for m in (~held, held)]
         return parts[0], parts[1]
 
-    def _validation_loss(self, data, generator):
-        n = self._n_samples(data)
-        total = torch.zeros((), device=self.device_)
-        for idx in index_batches(n, self.batch_size, generator, shuffle=False):
-            total = total + self._loss(data, idx, generator) * idx.shape[0]
-        return total / n
+    def _split(self, X, seed):
+        """``(X_train, X_val)``: the validation split when early stopping, else ``(X, None)``."""
+        if getattr(self, "early_stopping", False):
+            return self._validation_split(X, seed)
+        return X, None
+
+    def _gradient_options(self, warm, *, betas=(0.9, 0.999), weight_decay=0.0):
+        """Keyword arguments of :class:`GradientTrainer` from the loop parameters."""
+        saved = getattr(self, "_optimizer_state", None) if warm else None
+        state = saved[1] if saved is not None and saved[0] == self.optimizer else None
+        return dict(optimizer=self.optimizer, learning_rate=self.learning_rate, batch_size=self.batch_size,
+                    weight_decay=weight_decay, betas=betas, optimizer_state=state,
+                    n_steps=getattr(self, "n_steps_", 0) if warm else 0)
 
     # ------------------------------------------------------------------- fit
     def _check_params(self):
         super()._check_params()
-        if self.checkpoint_every and not self.checkpoint_path:
+        if getattr(self, "checkpoint_every", 0) and not self.checkpoint_path:
             raise_invalid("checkpoint_path", "a path (it may contain '{epoch}') when checkpoint_every > 0",
                           self.checkpoint_path)
 
-    def _loop_settings(self):
-        return LoopSettings(
-            max_iter=self.max_iter, learning_rate=self.learning_rate, early_stopping=self.early_stopping,
-            n_iter_no_change=self.n_iter_no_change, tol=self.tol, verbose=self.verbose,
-            lr_schedule=self.lr_schedule, lr_cycle=self.lr_cycle, checkpoint_every=self.checkpoint_every,
-            checkpoint_path=self.checkpoint_path,
-        )
+    def _callbacks(self, trainer):
+        callbacks = []
+        if hasattr(self, "n_iter_no_change"):
+            callbacks.append(EarlyStopping(self.n_iter_no_change, self.tol,
+                                           restore_best=trainer.has_validation))
+        if getattr(self, "lr_schedule", None) is not None and isinstance(trainer, GradientTrainer):
+            callbacks.append(LRSchedule(self.lr_schedule, self.lr_cycle))
+        if getattr(self, "checkpoint_every", 0):
+            callbacks.append(Checkpoint(self.checkpoint_every,
+                                        lambda epoch, state: self._save_checkpoint(trainer, epoch, state)))
+        if getattr(self, "verbose", 0):
+            callbacks.append(ProgressBar(type(self).__name__, getattr(self, "max_iter", 1)))
+        return callbacks
 
-    def _fit(self, X, warm):
-        settings = self._loop_settings()
+    def _fit(self, X, warm, **fit_params):
         if warm and hasattr(self, "_seed"):
             seed = self._seed + len(self.history_)  # fresh draws when training continues
         else:
-            seed = self._seed = check_random_seed(self.random_state)
+            seed = self._seed = check_random_seed(getattr(self, "random_state", None))
+        previous = self._spec if warm else None
+        self._spec = self._fit_spec()
         generator = make_generator(seed, self.device_)
-        # The same held-out interactions in every warm fit: nothing trained on leaks into validation.
-        X_train, X_val = self._validation_split(X, self._seed) if self.early_stopping else (X, None)
-        if not warm:
-            self.module_ = self._build_module(X_train, generator).to(self.device_)
-            self._optimizer = None
-        if not warm or not hasattr(self, "history_"):
-            self.history_ = []
-        data = self._training_data(X_train)
-        val = self._training_data(X_val) if X_val is not None else None
-        config = (self._optimizer_name(), self.learning_rate, self._weight_decay(), self._adam_betas)
-        if getattr(self, "_optimizer", None) is None or getattr(self, "_optimizer_config", None) != config:
-            self._optimizer = make_optimizer(config[0], self.module_.parameters(), *config[1:])
-            self._optimizer_config = config
-        n = self._n_samples(data)
-        validate = None
-        if val is not None:
-            def validate():
-                return self._validation_loss(val, make_generator(seed + 1, self.device_))
-        run_training(
-            self, self.module_, self._optimizer,
-            batches=lambda: index_batches(n, self.batch_size, generator),
-            loss_fn=lambda idx: self._loss(data, idx, generator),
-            settings=settings, steps_per_epoch=math.ceil(n / self.batch_size), validate=validate,
-            history=self.history_ if warm else None,
-        )
+        trainer = self._make_trainer(X, generator=generator, seed=seed, warm=warm, previous=previous,
+                                     **fit_params)
+        result = fit_epochs(trainer, getattr(self, "max_iter", 1), callbacks=self._callbacks(trainer),
+                            history=self.history_ if warm else None, name=type(self).__name__)
+        self._assign(trainer, result)
+
+    def _assign(self, trainer, result):
+        self.module_ = trainer.module
+        for name, value in trainer.fitted_attributes().items():
+            setattr(self, name, value)
+        self.history_, self.n_iter_ = result.history, result.n_iter
+        self.best_iteration_, self.best_score_ = result.best_iteration, result.best_score
+        self.n_steps_ = trainer.n_steps
+        state = trainer.optimizer_state()
+        # On the CPU: torch's load_state_dict moves the moments to the parameters' device and
+        # keeps Adam's step counters on the CPU, as a non-capturable Adam requires.
+        self._optimizer_state = None if state is None else (self.optimizer, _tree_to(state, "cpu"))
+
+    def _save_checkpoint(self, trainer, epoch, state):
+        """Write the estimator as it is after ``epoch`` (joblib; resumable with ``warm_start``).
+
+        The snapshot holds that epoch's parameters and the optimizer's state, not the best
+        state, which a resumed run measures anew.
+        """
+        import copy
+
+        import joblib
+
+        snapshot = copy.copy(self)
+        snapshot._assign(trainer, TrainingResult(
+            history=list(state.history), n_iter=len(state.history), best_iteration=state.best_iteration,
+            monitor=state.monitor, best_score=-state.best_value if math.isfinite(state.best_value) else None))
+        joblib.dump(snapshot, str(self.checkpoint_path).format(epoch=epoch))

@@ -1,4 +1,4 @@
-"""Composition of estimators: a regressor fitted on what another one leaves (seed 000)."""
+"""Composition of estimators: a regressor fitted on what another one leaves (residual stacking)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,39 @@ import torch
 from sklearn.base import clone
 
 from ._torch import DeviceCSR
-from .base import BaseRecommender, register
+from ._torch import Trainer
+from .base import BaseRecommender, TorchRecommender, register
 from .utils.validation import check_param, raise_invalid
 
 __all__ = ["ResidualRegressor"]
 
 
+class _StackTrainer(Trainer):
+    """One epoch: fit the base on ``X``, then the residual model on what the base leaves."""
+
+    max_epochs = 1
+
+    def __init__(self, X, base, residual):
+        self.X, self.base, self.residual = X, base, residual
+        self.module = torch.nn.Module()
+
+    def train_epoch(self):
+        X = self.X
+        self.base.fit(X)
+        left = X.data - self.base._predict_pattern(X, X).data.astype(np.float64)
+        left[left == 0] = 1e-12  # a stored zero would vanish from the sparse matrix
+        R = sp.csr_matrix((left, X.indices.copy(), X.indptr.copy()), shape=X.shape)
+        self.residual.fit(R)
+        err = left - self.residual._predict_pattern(R, R).data  # the stack's training error
+        return float(np.mean(err ** 2))
+
+    def fitted_attributes(self):
+        return {"base_": self.base, "residual_": self.residual, "device_": self.base.device_,
+                "rating_range_": (float(self.X.data.min()), float(self.X.data.max()))}
+
+
 @register
-class ResidualRegressor(BaseRecommender):
+class ResidualRegressor(TorchRecommender):
     """Fit ``residual`` on the ratings minus the predictions of a fitted ``base``.
 
     ``fit`` clones and fits ``base`` on ``X``, then clones and fits ``residual`` on the
@@ -63,6 +88,9 @@ class ResidualRegressor(BaseRecommender):
 
     _kind = "regressor"
 
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "residual_")
+
     def __init__(self, base=None, residual=None, *, clip=True, device=None, random_state=None):
         self.base = base
         self.residual = residual
@@ -75,7 +103,7 @@ class ResidualRegressor(BaseRecommender):
         from .baseline import BaselineBiases
         from .factorization import MFRegressor
 
-        return [cls(BaselineBiases(alpha=2.0),
+        return [cls(BaselineBiases(damping=2.0),
                     MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=128, max_iter=20))]
 
     def _check_params(self):
@@ -100,15 +128,8 @@ class ResidualRegressor(BaseRecommender):
                      if v is not None and k in est.get_params()}
         return est.set_params(**overrides)
 
-    def _fit(self, X, warm):
-        self.base_ = self._component("base").fit(X)
-        self.device_ = self.base_.device_
-        residuals = X.data - self.base_._predict_pattern(X, X).data.astype(np.float64)
-        residuals[residuals == 0] = 1e-12
-        self.residual_ = self._component("residual").fit(
-            sp.csr_matrix((residuals, X.indices.copy(), X.indptr.copy()), shape=X.shape))
-        self.rating_range_ = (float(X.data.min()), float(X.data.max()))
-        return self
+    def _make_trainer(self, X, *, generator, seed, warm, previous=None):
+        return _StackTrainer(X, self._component("base"), self._component("residual"))
 
     def _score_batch(self, batch):
         first = self.base_._score_batch(batch)
@@ -120,6 +141,6 @@ class ResidualRegressor(BaseRecommender):
             rest = DeviceCSR(rest.indptr.to(dev), rest.indices.to(dev), rest.values.to(dev), rest.shape,
                              rest.indptr_host)
         scores = first + self.residual_._score_batch(rest).to(first.device)
-        if self.clip:
+        if self._spec["clip"]:  # the fit's value: set_params after the fit changes nothing
             scores = scores.clamp(*self.rating_range_)
         return scores

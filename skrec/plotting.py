@@ -63,21 +63,26 @@ def plot_history(estimator, *, ax=None, show_lr=True):
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
-    ax.plot(epochs, [h["loss"] for h in history], label="loss")
-    if any("val_loss" in h for h in history):
-        ax.plot(epochs, [h.get("val_loss", np.nan) for h in history], label="val_loss")
+
+    def column(key):  # None (not applicable to this model) is drawn as a gap
+        values = [h.get(key) for h in history]
+        return None if all(v is None for v in values) else [np.nan if v is None else v for v in values]
+
+    ax.plot(epochs, column("loss") or [np.nan] * len(epochs), label="loss")
+    if column("val_loss") is not None:
+        ax.plot(epochs, column("val_loss"), label="val_loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    if show_lr and any("lr" in h for h in history):
+    if show_lr and column("lr") is not None:
         twin = ax.twinx()
-        twin.plot(epochs, [h.get("lr", np.nan) for h in history], color="grey", linestyle=":", label="lr")
+        twin.plot(epochs, column("lr"), color="grey", linestyle=":", label="lr")
         twin.set_ylabel("learning rate")
     ax.legend(loc="upper right")
     return ax
 
 
 def plot_item_embeddings(estimator, *, items=None, labels=None, components=(0, 1), ax=None):
-    """Scatter items along principal components of their factors (seed 001's embedding view).
+    """Scatter items along principal components of their factors .
 
     Parameters
     ----------

@@ -1,4 +1,11 @@
-"""AutoencoderRecommender: the family's configurations, planted structure, paths that must agree."""
+"""AutoencoderRecommender: the family's configurations, planted structure, paths that must agree.
+
+The closed-form item-item model (EASE, EDLAE, DAN) has its own file, ``test_ease.py``; the
+checks here that use :class:`skrec.EASE` compare the gradient-trained layer with it.
+"""
+
+import math
+import re
 
 import numpy as np
 import pytest
@@ -6,7 +13,12 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 
+from skrec import EASE, Popularity
+from skrec._torch import make_generator
 from skrec.autoencoder import AutoencoderModule, AutoencoderRecommender
+from skrec.autoencoder import _autoencoder
+from skrec.autoencoder._autoencoder import AutoencoderTrainer
+from skrec.metrics import ndcg_at_k
 from skrec.model_selection import evaluate, holdout_split
 
 
@@ -34,29 +46,19 @@ def planted():
 
 
 def popularity_ndcg(train, hist, held):
-    pop = np.asarray(train.sum(0)).ravel()
-
-    class Pop:
-        def recommend(self, X, k=10, exclude_seen=True):
-            scores = np.tile(pop.astype(np.float32), (X.shape[0], 1))
-            scores[X.nonzero()] = -np.inf
-            ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-            return ids, np.take_along_axis(scores, ids, 1)
-
-    return evaluate(Pop(), hist, held, "ndcg@10")["ndcg@10"]
+    """NDCG@10 of ranking by the raw training counts (ties by the lower item index)."""
+    return evaluate(Popularity(damping=0.0, device="cpu").fit(train), hist, held, "ndcg@10")["ndcg@10"]
 
 
 CONFIGS = {
-    "mult-dae": dict(hidden_layer_sizes=(32, 8), dropout=0.5, learning_rate=1e-2, alpha=0.1),
+    "mult-dae": dict(hidden_layer_sizes=(32, 8), input_dropout=0.5, learning_rate=1e-2, alpha=0.1),
     "mult-vae": dict(hidden_layer_sizes=(32, 8), variational=True, anneal_steps=50, learning_rate=1e-2),
-    "recoder": dict(hidden_layer_sizes=(16,), loss="logistic", negative_sampling=True, n_negatives=10,
+    "recoder": dict(hidden_layer_sizes=(16,), loss="bce", negative_sampling=True, n_shared_negatives=10,
                     learning_rate=1e-2),
-    "asysvd": dict(hidden_layer_sizes=(8,), activation="identity", loss="mse", dropout=0.0, normalize=False,
-                   learning_rate=1e-2),
-    "sdense-gradient": dict(hidden_layer_sizes=(), loss="mse", dropout=0.0, normalize=False, alpha=5.0,
+    "asysvd": dict(hidden_layer_sizes=(8,), activation="identity", loss="mse", input_dropout=0.0,
+                   normalize=False, learning_rate=1e-2),
+    "sdense-gradient": dict(hidden_layer_sizes=(), loss="mse", input_dropout=0.0, normalize=False, alpha=5.0,
                             learning_rate=1e-2),
-    "ease": dict(hidden_layer_sizes=(), loss="mse", dropout=0.0, normalize=False, solver="closed_form",
-                 alpha=5.0),
 }
 
 
@@ -70,6 +72,19 @@ def test_learns_planted_structure_well_above_popularity(name, planted):
     assert ndcg > 3 * pop, (ndcg, pop)
 
 
+def test_history_records_and_step_count(planted):
+    train, _, _ = planted
+    model = AutoencoderRecommender((8,), max_iter=3, batch_size=64, random_state=0, device="cpu").fit(train)
+    assert [sorted(h) for h in model.history_] == [sorted(["epoch", "loss", "val_loss", "lr", "time"])] * 3
+    assert all(h["val_loss"] is None and h["lr"] == pytest.approx(1e-3) for h in model.history_)
+    assert all(math.isfinite(h["loss"]) for h in model.history_)
+    assert model.n_iter_ == 3
+    assert model.n_steps_ == 3 * math.ceil(train.shape[0] / 64)  # one step per batch
+    losses = [h["loss"] for h in model.history_]
+    assert model.best_iteration_ == int(np.argmin(losses)) + 1  # no validation: the training loss
+    assert model.best_score_ == pytest.approx(-min(losses))
+
+
 def test_deterministic_under_a_seed_and_seed_matters(planted):
     train, _, _ = planted
     make = lambda seed: AutoencoderRecommender((16, 4), variational=True, max_iter=3, batch_size=64,
@@ -80,14 +95,14 @@ def test_deterministic_under_a_seed_and_seed_matters(planted):
     assert not np.allclose(a.predict(train[:20]), c.predict(train[:20]))
 
 
-@pytest.mark.parametrize("loss", ["multinomial", "logistic", "mse"])
+@pytest.mark.parametrize("loss", ["multinomial", "bce", "mse"])
 def test_negative_sampling_covering_all_items_equals_the_full_path(loss, planted):
     train, _, _ = planted
-    common = dict(hidden_layer_sizes=(12, 6), loss=loss, dropout=0.0, max_iter=3,
+    common = dict(hidden_layer_sizes=(12, 6), loss=loss, input_dropout=0.0, max_iter=3,
                   batch_size=train.shape[0], learning_rate=1e-2, alpha=1.0, random_state=0, device="cpu")
     full = AutoencoderRecommender(**common).fit(train)
     sampled = AutoencoderRecommender(**common, negative_sampling=True,
-                                     n_negatives=train.shape[1]).fit(train)
+                                     n_shared_negatives=train.shape[1]).fit(train)
     np.testing.assert_allclose([h["loss"] for h in sampled.history_], [h["loss"] for h in full.history_],
                                rtol=1e-5)
     np.testing.assert_allclose(sampled.predict(train[:30]), full.predict(train[:30]), rtol=1e-4, atol=1e-4)
@@ -107,47 +122,98 @@ def test_negative_sampling_scores_a_subset_and_the_loss_matches_on_it():
     torch.testing.assert_close(sub, full[:, items])
 
 
-def test_ease_closed_form_matches_the_formula_and_gradient_training():
+def test_user_norm_weights_the_gradient_loss_as_the_closed_form_does():
+    rng = np.random.default_rng(4)
+    X = sp.csr_matrix((rng.random((80, 15)) < rng.uniform(0.1, 0.6, size=(80, 1))).astype(float))
+    X = X[np.diff(X.indptr) > 0]
+    dan = dict(alpha=0.5, user_norm=1.0, item_norm=0.5, device="cpu")
+    exact = EASE(**dan).fit(X)
+    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, **dan, learning_rate=0.05,
+                                 batch_size=X.shape[0], max_iter=400, random_state=0).fit(X)
+    np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=3e-2)
+    unweighted = EASE(**dict(dan, user_norm=0.0)).fit(X)
+    assert np.abs(unweighted.predict(X) - exact.predict(X)).max() > 0.1
+
+
+def test_normalized_gradient_layer_approaches_ease_with_normalize():
+    """normalize=True: both fit the raw rows from their L2-normalised inputs."""
+    rng = np.random.default_rng(6)
+    X = sp.csr_matrix(rng.integers(1, 4, size=(80, 12)) * (rng.random((80, 12)) < 0.4), dtype=float)
+    X = X[np.diff(X.indptr) > 0]
+    exact = EASE(alpha=0.2, normalize=True, device="cpu").fit(X)
+    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=True, alpha=0.2,
+                                 learning_rate=0.05, batch_size=X.shape[0], max_iter=400, random_state=0,
+                                 device="cpu").fit(X)
+    np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=2e-2)
+    plain = EASE(alpha=0.2, device="cpu").fit(X)
+    assert np.abs(plain.predict(X) - exact.predict(X)).max() > 0.1
+
+
+def test_mini_batches_keep_ease_as_the_minimiser():
+    """Each batch adds ``alpha / n_rows * Σ S²``: over an epoch of mini-batches the objective
+    is EASE's with the same alpha, whatever the batch size."""
     rng = np.random.default_rng(1)
     X = sp.csr_matrix((rng.random((80, 15)) < 0.3).astype(float))
-    lam = 3.0
-    ease = AutoencoderRecommender((), loss="mse", dropout=0.0, normalize=False, solver="closed_form",
-                                  alpha=lam, device="cpu").fit(X)
-    G = X.T @ X
-    P = np.linalg.inv(G.toarray() + lam * np.eye(15))
-    B = -P / np.diag(P)[None, :]
-    np.fill_diagonal(B, 0.0)
-    np.testing.assert_allclose(ease.predict(X), X.toarray() @ B, rtol=1e-4, atol=1e-5)
-    sgd = AutoencoderRecommender((), loss="mse", dropout=0.0, normalize=False, alpha=lam, learning_rate=0.05,
-                                 batch_size=80, max_iter=400, random_state=0, device="cpu").fit(X)
-    np.testing.assert_allclose(sgd.predict(X), ease.predict(X), atol=2e-2)
-    # the gradient path never reaches a lower objective than the exact minimiser
-    def objective(model):
-        S = model.module_.item_item.detach().numpy().astype(np.float64)
-        np.fill_diagonal(S, 0.0)
-        return ((X.toarray() - X.toarray() @ S) ** 2).sum() + lam * (S ** 2).sum()
-
-    assert objective(ease) <= objective(sgd) + 1e-6
+    exact = EASE(alpha=3.0, device="cpu").fit(X)
+    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, alpha=3.0, optimizer="sgd",
+                                 learning_rate=0.005, batch_size=20, max_iter=800, random_state=0,
+                                 device="cpu").fit(X)
+    np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=5e-2)
 
 
-def test_closed_form_dropout_is_the_expected_denoising_penalty():
-    """Dropout p adds p/(1-p)·diag(G) to the ridge of the closed form (its exact expectation)."""
+def test_shared_negatives_widen_the_scored_columns(planted):
+    """With negative sampling a batch scores the items its rows hold plus ``n_shared_negatives``
+    drawn items; every extra column adds a non-negative term, and all of them give the full loss."""
+    train, _, _ = planted
+    idx = torch.arange(3)  # three rows holding few of the 60 items
+    held = int((train[:3].toarray() != 0).any(0).sum())
+    assert held < train.shape[1] - 20
+    for loss in ("multinomial", "bce", "mse"):
+        model = AutoencoderRecommender((12, 6), loss=loss, input_dropout=0.0, max_iter=1, batch_size=64,
+                                       random_state=0, device="cpu").fit(train)
+
+        def batch_loss(**params):
+            spec = dict(model.get_params(), alpha=0.0, **params)
+            trainer = AutoencoderTrainer(model.module_, train, None, make_generator(0, torch.device("cpu")), spec,
+                                         64, optimizer="adam", learning_rate=1e-3, batch_size=64)
+            with torch.no_grad():
+                return float(trainer.loss(idx))
+
+        full = batch_loss(negative_sampling=False)
+        own = batch_loss(negative_sampling=True, n_shared_negatives=0)
+        some = batch_loss(negative_sampling=True, n_shared_negatives=20)
+        every = batch_loss(negative_sampling=True, n_shared_negatives=train.shape[1])
+        assert own < some < full, (loss, own, some, full)
+        assert every == pytest.approx(full, rel=1e-6)
+
+
+def test_input_dropout_trains_toward_the_edlae_solution():
+    """Corrupting the inputs while training the item-item layer minimises, in expectation,
+    what EASE(input_dropout=p) minimises exactly (Steck, 2020): the gradient model ends far
+    closer to EDLAE's expected objective than to plain EASE's."""
     rng = np.random.default_rng(2)
     X = sp.csr_matrix((rng.random((60, 10)) < 0.4).astype(float))
-    p, lam = 0.3, 1.0
-    model = AutoencoderRecommender((), loss="mse", dropout=p, normalize=False, solver="closed_form",
-                                   alpha=lam, device="cpu").fit(X)
-    G = (X.T @ X).toarray()
-    P = np.linalg.inv(G + np.diag(lam + p / (1 - p) * np.diag(G)))
-    B = P @ G - P * (np.diag(P @ G) / np.diag(P))[None, :]
-    np.fill_diagonal(B, 0.0)
-    np.testing.assert_allclose(model.predict(X), X.toarray() @ B, rtol=1e-4, atol=1e-5)
+    X = X[np.diff(X.indptr) > 0]
+    Xd, p, lam = X.toarray(), 0.3, 1.0
+    G = Xd.T @ Xd
+
+    def expected_objective(model):
+        B = model.module_.item_item.detach().numpy().astype(np.float64)
+        np.fill_diagonal(B, 0.0)
+        return ((Xd - Xd @ B) ** 2).sum() + (p / (1 - p) * np.diag(G)[:, None] * B ** 2).sum() + lam * (B ** 2).sum()
+
+    edlae = expected_objective(EASE(alpha=lam, input_dropout=p, device="cpu").fit(X))
+    plain = expected_objective(EASE(alpha=lam, device="cpu").fit(X))
+    sgd = AutoencoderRecommender((), loss="mse", input_dropout=p, normalize=False, alpha=lam, optimizer="sgd",
+                                 learning_rate=0.01, batch_size=X.shape[0], max_iter=500, random_state=0,
+                                 device="cpu").fit(X)
+    assert edlae <= expected_objective(sgd) < edlae + 0.2 * (plain - edlae)
 
 
 def test_asysvd_is_linear_x_v1_v2():
     rng = np.random.default_rng(3)
     X = sp.csr_matrix((rng.random((30, 12)) < 0.3).astype(float))
-    m = AutoencoderRecommender((4,), activation="identity", loss="mse", dropout=0.0, normalize=False,
+    m = AutoencoderRecommender((4,), activation="identity", loss="mse", input_dropout=0.0, normalize=False,
                                max_iter=2, batch_size=10, random_state=0, device="cpu").fit(X)
     mod = m.module_
     V1, c = mod.enc_weights[0].detach().numpy().T, mod.enc_biases[0].detach().numpy()
@@ -168,8 +234,8 @@ def test_transform_is_the_code_and_absent_for_the_item_item_layer(planted):
     train, _, _ = planted
     dae = AutoencoderRecommender((16, 5), max_iter=1, random_state=0, device="cpu").fit(train)
     assert dae.transform(train[:7]).shape == (7, 5)
-    ease = AutoencoderRecommender((), loss="mse", solver="closed_form", device="cpu").fit(train)
-    assert not hasattr(ease, "transform")
+    sdense = AutoencoderRecommender((), loss="mse", max_iter=1, random_state=0, device="cpu").fit(train)
+    assert not hasattr(sdense, "transform")
 
 
 def test_fold_in_of_new_users_needs_no_refit(planted):
@@ -192,7 +258,63 @@ def test_early_stopping_monitors_validation_rows_and_restores_the_best(planted):
     assert all(-1.0 <= v <= 0.0 for v in vals)  # minus an NDCG
     assert model.best_iteration_ == int(np.argmin(vals)) + 1
     assert model.best_score_ == pytest.approx(-min(vals))
-    assert model.n_iter_ < 60 or model.best_iteration_ is not None
+    assert model.n_iter_ < 60 and model.n_iter_ == model.best_iteration_ + 3  # 3 epochs without improvement
+
+
+def test_early_stopping_trains_only_on_the_rows_outside_validation(planted):
+    train, _, _ = planted
+    model = AutoencoderRecommender((8,), early_stopping=True, validation_fraction=0.25, max_iter=2, batch_size=64,
+                                   random_state=0, device="cpu").fit(train)
+    n_train = train.shape[0] - round(0.25 * train.shape[0])  # 180 rows: 3 batches an epoch, not 4
+    assert model.n_steps_ == model.n_iter_ * math.ceil(n_train / 64)
+    assert model.n_users_ == train.shape[0]
+
+
+def test_history_val_loss_is_minus_the_ndcg_at_100_of_the_held_out_rows(planted):
+    """The monitored value of the restored epoch equals skrec's NDCG@100 of the same split."""
+    train, _, _ = planted
+    model = AutoencoderRecommender((16, 4), max_iter=3, early_stopping=True, learning_rate=1e-2, batch_size=32,
+                                   random_state=0, device="cpu").fit(train)
+    # The held-out rows are drawn inside fit and nothing public exposes them: ask the
+    # estimator's split hook for the same rows (the split of the fit's seed).
+    _, (hist, held) = model._validation_split(train, model._seed)
+    assert hist.shape[0] == round(0.1 * train.shape[0])
+    ids, _ = model.recommend(hist, k=min(100, train.shape[1]))
+    monitored = model.history_[model.best_iteration_ - 1]["val_loss"]  # the epoch fit restored
+    assert monitored == pytest.approx(-ndcg_at_k(held, ids, k=ids.shape[1]), abs=1e-5)
+
+
+def test_a_warm_fit_validates_on_the_same_rows(planted):
+    """Continuing training keeps the first fit's validation rows (new ones would have been
+    trained on): the continued epoch's val_loss is measured on the first fit's split."""
+    train, _, _ = planted
+    model = AutoencoderRecommender((16, 4), max_iter=1, early_stopping=True, learning_rate=1e-2, batch_size=32,
+                                   warm_start=True, random_state=0, device="cpu").fit(train)
+    _, (hist, held) = model._validation_split(train, model._seed)  # drawn in fit; nothing public has them
+    model.fit(train)
+    assert model.n_iter_ == 2 and model.best_iteration_ == 2  # the continued epoch improved
+    ids, _ = model.recommend(hist, k=min(100, train.shape[1]))
+    assert model.history_[1]["val_loss"] == pytest.approx(-ndcg_at_k(held, ids, k=ids.shape[1]), abs=1e-5)
+
+
+@pytest.mark.parametrize("params", [
+    dict(hidden_layer_sizes=(16, 4)),
+    dict(hidden_layer_sizes=(), loss="mse", input_dropout=0.0, normalize=False, item_norm=0.5, alpha=2.0),
+], ids=["dae", "sdense-item-norm"])
+def test_trainer_validation_is_the_ndcg_of_the_held_out_rows_in_any_batching(params, planted):
+    """``AutoencoderTrainer.validation_loss`` over several row batches equals minus
+    ``skrec.metrics.ndcg_at_k`` @100 of the fitted model's recommendations (history excluded)."""
+    train, hist, held = planted
+    model = AutoencoderRecommender(**params, max_iter=2, batch_size=64, learning_rate=1e-2, random_state=0,
+                                   device="cpu").fit(train)
+    ids, _ = model.recommend(hist, k=min(100, train.shape[1]))
+    expected = -ndcg_at_k(held, ids, k=ids.shape[1])
+    for rows_per_batch in (7, hist.shape[0]):  # several chunks, then one
+        trainer = AutoencoderTrainer(model.module_, train, (hist, held), make_generator(0, torch.device("cpu")),
+                                     model.get_params(), rows_per_batch, optimizer="adam", learning_rate=1e-3,
+                                     batch_size=64)
+        assert trainer.has_validation
+        assert trainer.validate() == pytest.approx(expected, abs=1e-5)
 
 
 def test_warm_start_continues_and_checkpoints_resume(planted, tmp_path):
@@ -203,119 +325,101 @@ def test_warm_start_continues_and_checkpoints_resume(planted, tmp_path):
                   random_state=0, device="cpu")
     model = AutoencoderRecommender(**params, warm_start=True, checkpoint_every=2,
                                    checkpoint_path=str(tmp_path / "ae_{epoch}.joblib")).fit(train)
-    steps = model._n_steps
+    steps = model.n_steps_
+    assert steps == 2 * math.ceil(train.shape[0] / 64)
     first = model.predict(train[:5])
     model.fit(train)
     assert model.n_iter_ == 4 and [h["epoch"] for h in model.history_] == [1, 2, 3, 4]
-    assert model._n_steps == 2 * steps  # KL annealing continues
+    assert model.n_steps_ == 2 * steps  # KL annealing continues
     assert not np.allclose(model.predict(train[:5]), first)
     resumed = joblib.load(tmp_path / "ae_2.joblib").set_params(checkpoint_every=0)
     np.testing.assert_array_equal(resumed.predict(train[:5]), first)  # the model after epoch 2
+    assert resumed.n_steps_ == steps
     resumed.fit(train)  # continues (the optimizer state is rebuilt: pickles drop it)
-    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4] and resumed._n_steps == 2 * steps
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4] and resumed.n_steps_ == 2 * steps
     with pytest.raises(ValueError, match="warm_start must be False when the architecture changes"):
         model.set_params(hidden_layer_sizes=(8, 4)).fit(train)
 
 
-def test_dense_and_csr_training_data_give_the_same_model(planted):
+def test_kl_weight_grows_with_the_steps_taken(planted):
+    """The batch loss adds ``min(beta, n_steps / anneal_steps)`` times the mean KL term, with
+    ``n_steps`` counted from the trainer's start (a warm fit passes the steps already taken)."""
+    from skrec.losses import kl_divergence
+
+    train, _, _ = planted
+    model = AutoencoderRecommender((8, 4), variational=True, input_dropout=0.0, normalize=False, beta=0.3,
+                                   anneal_steps=10, alpha=0.0, max_iter=1, batch_size=64, random_state=0,
+                                   device="cpu").fit(train)
+    idx = torch.arange(40)
+    x = torch.as_tensor(train[:40].toarray(), dtype=torch.float32)
+    with torch.no_grad():
+        mu, logvar = model.module_.encode(x)
+        kl = float(kl_divergence(mu, logvar).mean())
+    assert kl > 1e-3
+
+    def batch_loss(n_steps):
+        trainer = AutoencoderTrainer(model.module_, train, None, make_generator(5, torch.device("cpu")),
+                                     model.get_params(), 64, optimizer="adam", learning_rate=1e-3,
+                                     batch_size=64, n_steps=n_steps)
+        with torch.no_grad():
+            return float(trainer.loss(idx))  # same generator seed: the same VAE noise
+
+    base = batch_loss(0)
+    for n_steps in (2, 7, 100):  # weights 0.2, then beta = 0.3 (the cap) twice
+        weight = min(0.3, n_steps / 10)
+        assert batch_loss(n_steps) - base == pytest.approx(weight * kl, rel=1e-4, abs=1e-5)
+
+
+def test_dense_and_csr_training_data_give_the_same_model(planted, monkeypatch):
     train, _, _ = planted
     params = dict(hidden_layer_sizes=(8,), max_iter=2, batch_size=50, random_state=0, device="cpu")
     dense = AutoencoderRecommender(**params).fit(train)
-    sparse_path = AutoencoderRecommender(**params)
-    sparse_path._dense_limit = 0
-    sparse_path.fit(train)
+    # DENSE_LIMIT is the module constant that picks the path; no parameter exposes it
+    monkeypatch.setattr(_autoencoder, "DENSE_LIMIT", 0)
+    trainer = AutoencoderTrainer(dense.module_, train, None, make_generator(0, torch.device("cpu")),
+                                 dense.get_params(), 64, optimizer="adam", learning_rate=1e-3, batch_size=50)
+    assert trainer.dense is None  # the batches are gathered from the device CSR
+    sparse_path = AutoencoderRecommender(**params).fit(train)
     np.testing.assert_allclose(sparse_path.predict(train[:10]), dense.predict(train[:10]), rtol=1e-5, atol=1e-6)
 
 
-def test_user_and_item_norm_are_dan_on_the_closed_form():
-    """user_norm weighs each row's loss by n_u^-b (the Gram becomes Xᵀ diag(w) X); item_norm
-    rescales the item-item layer to W_ij = S_ij (c_i / c_j)^a (Park et al., 2025)."""
-    rng = np.random.default_rng(3)
-    X = sp.csr_matrix((rng.random((70, 12)) < rng.uniform(0.1, 0.7, size=(70, 1))).astype(float))
-    X = X[np.diff(X.indptr) > 0]
-    p, lam, b, a = 0.4, 0.5, 0.5, 0.3
-    model = AutoencoderRecommender((), loss="mse", dropout=p, normalize=False, solver="closed_form", alpha=lam,
-                                   user_norm=b, item_norm=a, device="cpu").fit(X)
-    w = np.diff(X.indptr) ** -b
-    G = (X.T @ sp.diags(w) @ X).toarray()
-    P = np.linalg.inv(G + np.diag(lam + p / (1 - p) * np.diag(G)))
-    S = P @ G - P * (np.diag(P @ G) / np.diag(P))[None, :]
-    np.fill_diagonal(S, 0.0)
-    c = np.asarray((X != 0).sum(0)).ravel() ** a
-    np.testing.assert_allclose(model.predict(X), X.toarray() @ (c[:, None] * S / c[None, :]), rtol=1e-4, atol=1e-5)
-    plain = AutoencoderRecommender((), loss="mse", dropout=p, normalize=False, solver="closed_form", alpha=lam,
-                                   device="cpu").fit(X)
-    assert np.abs(model.predict(X) - plain.predict(X)).max() > 1e-2  # both options change the model
-
-
-def test_user_norm_weights_the_gradient_loss_as_the_closed_form_does():
-    rng = np.random.default_rng(4)
-    X = sp.csr_matrix((rng.random((80, 15)) < rng.uniform(0.1, 0.6, size=(80, 1))).astype(float))
-    X = X[np.diff(X.indptr) > 0]
-    common = dict(hidden_layer_sizes=(), loss="mse", dropout=0.0, normalize=False, alpha=0.5, user_norm=1.0,
-                  item_norm=0.5, device="cpu")
-    exact = AutoencoderRecommender(**common, solver="closed_form").fit(X)
-    sgd = AutoencoderRecommender(**common, learning_rate=0.05, batch_size=X.shape[0], max_iter=400,
-                                 random_state=0).fit(X)
-    np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=3e-2)
-    unweighted = AutoencoderRecommender(**dict(common, user_norm=0.0), solver="closed_form").fit(X)
-    assert np.abs(unweighted.predict(X) - exact.predict(X)).max() > 0.1
-
-
 @pytest.mark.parametrize("params, match", [
-    (dict(loss="bpr"), "loss must be one of 'multinomial', 'logistic', 'mse'; got 'bpr'."),
-    (dict(dropout=1.0), "dropout must be a float >= 0 and < 1; got 1.0."),
+    (dict(loss="bpr"), "loss must be one of 'multinomial', 'bce', 'mse'; got 'bpr'."),
+    (dict(loss="logistic"), "loss must be one of 'multinomial', 'bce', 'mse'; got 'logistic'."),
+    (dict(input_dropout=1.0), "input_dropout must be a float >= 0 and < 1; got 1.0."),
     (dict(hidden_layer_sizes=(8, 0)), "hidden_layer_sizes must be a tuple of positive ints"),
     (dict(activation="gelu"), "activation must be one of"),
-    (dict(n_negatives=-1), "n_negatives must be an int >= 0; got -1."),
-    (dict(solver="closed_form"), "solver must be a gradient solver"),
-    (dict(hidden_layer_sizes=(), loss="multinomial", solver="closed_form"), "solver must be a gradient solver"),
+    (dict(n_shared_negatives=-1), "n_shared_negatives must be an int >= 0; got -1."),
+    (dict(optimizer="closed_form"), "optimizer must be one of 'adam', 'adamw', 'adagrad', 'sgd'; got"),
+    (dict(optimizer="sparse_adam"), "optimizer must be one of 'adam', 'adamw', 'adagrad', 'sgd'; got"),
     (dict(item_norm=0.5), "item_norm must be 0 unless hidden_layer_sizes=()"),
     (dict(user_norm=-1.0), "user_norm must be a float >= 0; got -1.0."),
 ])
 def test_bad_parameters_are_named(params, match, planted):
     train, _, _ = planted
-    with pytest.raises((ValueError, TypeError), match=match):
+    with pytest.raises((ValueError, TypeError), match="^" + re.escape(match)):
         AutoencoderRecommender(**params).fit(train)
 
 
-def test_closed_form_refuses_when_the_device_lacks_memory(planted, monkeypatch):
-    from skrec.autoencoder import _autoencoder
-
-    train, _, _ = planted
-    monkeypatch.setattr(_autoencoder, "_free_bytes", lambda device: 1000)
-    with pytest.raises(ValueError, match=r"solver must be a gradient solver \('adam', …\) for 60 items"):
-        AutoencoderRecommender((), loss="mse", solver="closed_form", device="cpu").fit(train)
+@pytest.mark.parametrize("old", ["dropout", "solver", "n_negatives"])
+def test_renamed_parameters_are_gone(old):
+    assert old not in AutoencoderRecommender().get_params()
+    with pytest.raises(TypeError):
+        AutoencoderRecommender(**{old: 0})
 
 
 def test_validation_fraction_must_leave_rows_on_both_sides():
     X = planted_implicit(5, 12, per_user=2)
+    model = AutoencoderRecommender((4,), early_stopping=True, validation_fraction=0.05, device="cpu")
     with pytest.raises(ValueError, match="validation_fraction must be a fraction that leaves rows"):
-        AutoencoderRecommender((4,), early_stopping=True, validation_fraction=0.05, device="cpu").fit(X)
+        model.fit(X)
+    assert not hasattr(model, "n_items_")  # a failed fit leaves nothing fitted behind
 
 
 @pytest.mark.cuda
-def test_cpu_and_cuda_agree_on_the_closed_form_and_a_forward_pass(planted):
+def test_cpu_and_cuda_agree_on_a_forward_pass(planted):
     train, hist, _ = planted
-    params = dict(hidden_layer_sizes=(), loss="mse", solver="closed_form", dropout=0.2, alpha=5.0)
-    cpu = AutoencoderRecommender(**params, device="cpu").fit(train)
-    gpu = AutoencoderRecommender(**params, device="cuda").fit(train)
-    np.testing.assert_allclose(gpu.predict(hist), cpu.predict(hist), rtol=1e-3, atol=1e-4)
     dae = AutoencoderRecommender((16, 4), max_iter=2, random_state=0, device="cuda").fit(train)
     moved = clone(dae)
     moved.__setstate__(dict(dae.__getstate__(), device_="cpu"))
     np.testing.assert_allclose(moved.predict(hist), dae.predict(hist), rtol=1e-4, atol=1e-5)
-
-
-def test_validation_metric_is_the_ndcg_of_the_held_out_rows(planted):
-    """The early-stopping monitor equals skrec's NDCG@100 of the same fold-in split."""
-    from skrec.metrics import ndcg_at_k
-
-    train, _, _ = planted
-    model = AutoencoderRecommender((16, 4), max_iter=2, early_stopping=True, random_state=0, device="cpu")
-    model.fit(train)
-    _, val = model._validation_split(train, model._seed)
-    model._inference_elements = train.shape[1] * 7  # several chunks
-    monitored = float(model._validation_loss(model._training_data(val), None))
-    ids, _ = model.recommend(val.hist, k=min(100, train.shape[1]))
-    assert monitored == pytest.approx(-ndcg_at_k(val.held, ids, k=ids.shape[1]), abs=1e-5)

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.exceptions import NotFittedError
 
-from skrec import BaselineBiases
+from skrec import BaselineBiases, Popularity
 
 rng = np.random.default_rng(0)
 X = sp.random(30, 12, density=0.3, format="csr", random_state=0, data_rvs=lambda n: rng.integers(1, 6, n))
@@ -34,11 +34,16 @@ FIT_CASES = [
     ("y-shape", {}, X, sp.csr_matrix((30, 11)), ValueError, r"^y must be a matrix of the same shape"),
     ("y-overlap", {}, X, X, ValueError, r"^y must be disjoint from X"),
     ("y-type", {}, X, "test.csv", TypeError, r"^y must be"),
-    ("alpha-negative", {"alpha": -1.0}, X, None, ValueError, r"^alpha must be"),
-    ("alpha-triple", {"alpha": (1, 2, 3)}, X, None, TypeError, r"^alpha must be"),
-    ("alpha-string", {"alpha": "big"}, X, None, TypeError, r"^alpha must be"),
-    ("mode", {"mode": "implict"}, X, None, ValueError, r"^mode must be one of 'explicit', 'implicit'"),
-    ("solver", {"solver": "lbfgs"}, X, None, ValueError, r"^solver must be one of"),
+    ("damping-negative", {"damping": -1.0}, X, None, ValueError, r"^damping must be"),
+    ("damping-pair-negative", {"damping": (1.0, -2.0)}, X, None, ValueError, r"^damping must be"),
+    ("damping-triple", {"damping": (1, 2, 3)}, X, None, TypeError, r"^damping must be"),
+    ("damping-string", {"damping": "big"}, X, None, TypeError, r"^damping must be"),
+    ("solver", {"solver": "lbfgs"}, X, None, ValueError, r"^solver must be one of 'als', 'gradient'"),
+    ("solver-old-name", {"solver": "adam"}, X, None, ValueError, r"^solver must be one of 'als', 'gradient'"),
+    ("optimizer", {"solver": "gradient", "optimizer": "sparse_adam"}, X, None, ValueError,
+     r"^optimizer must be one of 'adam', 'adamw', 'adagrad', 'sgd'"),
+    ("user_norm", {"user_norm": "heavy"}, X, None, TypeError, r"^user_norm must be a float"),
+    ("item_norm", {"item_norm": None}, X, None, TypeError, r"^item_norm must be a float"),
     ("regularization", {"regularization": "l1"}, X, None, ValueError, r"^regularization must be one of"),
     ("learning_rate-zero", {"learning_rate": 0.0}, X, None, ValueError, r"^learning_rate must be a float > 0"),
     ("learning_rate-str", {"learning_rate": "fast"}, X, None, TypeError, r"^learning_rate must be a float"),
@@ -52,7 +57,8 @@ FIT_CASES = [
     ("tol-nan", {"tol": float("nan")}, X, None, ValueError, r"^tol must be a float"),
     ("early_stopping", {"early_stopping": "yes"}, X, None, TypeError, r"^early_stopping must be a bool"),
     ("lr_schedule", {"lr_schedule": "step"}, X, None, ValueError, r"^lr_schedule must be one of"),
-    ("checkpoint-path", {"solver": "adam", "checkpoint_every": 2}, X, None, ValueError, r"^checkpoint_path must be"),
+    ("checkpoint-path", {"solver": "gradient", "checkpoint_every": 2}, X, None, ValueError,
+     r"^checkpoint_path must be"),
     ("device-unknown", {"device": "tpu"}, X, None, ValueError, r"^device must be"),
     ("device-type", {"device": 3}, X, None, TypeError, r"^device must be"),
     ("random_state-negative", {"random_state": -1}, X, None, ValueError, r"^random_state must be"),
@@ -115,24 +121,20 @@ def test_not_fitted(method):
         getattr(BaselineBiases(), method)(X)
 
 
-def test_implicit_mode_has_no_transform():
-    model = BaselineBiases(mode="implicit").fit(X)
-    assert not hasattr(model, "transform")
-
-
 def test_nan_training_loss_stops_with_a_hint():
     from skrec._torch import TrainingDiverged
 
     huge = X.copy()
     huge.data = huge.data * 1e30
     with pytest.raises(TrainingDiverged, match="smaller learning_rate"):
-        BaselineBiases(solver="sgd", learning_rate=1e6, max_iter=5, random_state=0).fit(huge)
+        BaselineBiases(solver="gradient", optimizer="sgd", learning_rate=1e6, max_iter=5, random_state=0).fit(huge)
 
 
 def test_complex_input_is_rejected():
-    with pytest.raises(TypeError, match=r"^X must be a matrix of numbers"):
+    # A ValueError, as scikit-learn's own validation raises for complex data.
+    with pytest.raises(ValueError, match=r"^X must be a matrix of real numbers"):
         BaselineBiases().fit(np.array([[1 + 2j, 0]]))
-    with pytest.raises(TypeError, match=r"^X must be a matrix of numbers"):
+    with pytest.raises(ValueError, match=r"^X must be a matrix of real numbers"):
         BaselineBiases().fit(sp.csr_matrix(np.array([[1 + 2j, 0]])))
 
 
@@ -144,6 +146,6 @@ def test_overlap_is_found_even_when_products_underflow():
 
 
 def test_ranking_score_with_an_empty_y_names_y():
-    model = BaselineBiases(mode="implicit").fit(X)
+    model = Popularity().fit(X)
     with pytest.raises(ValueError, match=r"^y must be held-out interactions with at least one"):
         model.score(X, sp.csr_matrix(X.shape))

@@ -1,20 +1,16 @@
-"""BaselineBiases: the closed forms, fold-in, both regularizations, weights and implicit mode."""
+"""BaselineBiases: the closed forms, fold-in, both regularizations, weights and both solvers."""
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
+from conftest import planted_biases, planted_ratings
 
 from skrec import BaselineBiases
-from skrec.metrics import ndcg_at_k, rmse
+from skrec.metrics import rmse
 from skrec.model_selection import holdout_split
 
-
-def planted_biases(seed=0, n_users=300, n_items=120, density=0.15):
-    rng = np.random.default_rng(seed)
-    bu, bi = rng.normal(0, 0.6, n_users), rng.normal(0, 0.9, n_items)
-    X = sp.random(n_users, n_items, density=density, format="coo", random_state=seed)
-    vals = 3.4 + bu[X.row] + bi[X.col] + rng.normal(0, 0.2, X.nnz)
-    return sp.csr_matrix((vals, (X.row, X.col)), shape=X.shape), bu, bi
+# ALS runs to a fixed point: no stop on a plateau of the float32 training MSE, whose per-sweep
+# change falls below its resolution (~1e-9) long before the biases settle to 1e-4.
+CONVERGED = dict(max_iter=500, tol=0.0, n_iter_no_change=500)
 
 
 def reference_als(X, a_user, a_item, sweeps=500):
@@ -29,53 +25,26 @@ def reference_als(X, a_user, a_item, sweeps=500):
     return mu, bu, bi
 
 
+def training_mse(model, X):
+    coo = X.tocoo()
+    pred = model.global_mean_ + model.user_bias_[coo.row] + model.item_bias_[coo.col]
+    return float(np.mean((coo.data - pred) ** 2))
+
+
 def test_als_matches_a_numpy_reference():
     X, _, _ = planted_biases()
-    model = BaselineBiases(alpha=(4.0, 2.0), max_iter=500, tol=1e-7, device="cpu").fit(X)
+    model = BaselineBiases(damping=(4.0, 2.0), device="cpu", **CONVERGED).fit(X)
     mu, bu, bi = reference_als(X, 4.0, 2.0)
     assert model.global_mean_ == pytest.approx(mu, abs=1e-4)
     np.testing.assert_allclose(model.user_bias_, bu, atol=1e-4)
     np.testing.assert_allclose(model.item_bias_, bi, atol=1e-4)
 
 
-def test_recovers_planted_biases():
-    X, bu, bi = planted_biases()
-    model = BaselineBiases(alpha=0.5, device="cpu").fit(X)
-    assert np.corrcoef(model.item_bias_, bi)[0, 1] > 0.98
-    assert np.corrcoef(model.user_bias_, bu)[0, 1] > 0.95
-
-
-@pytest.mark.parametrize("params", [dict(), dict(regularization="variance"),
-                                    dict(user_weight_decay=0.5, item_weight_decay=0.3),
-                                    dict(solver="adam", learning_rate=0.05, batch_size=512, max_iter=150,
-                                         tol=0.0, n_iter_no_change=200)])
-def test_fold_in_of_training_rows_matches_the_fitted_user_biases(params):
-    X, _, _ = planted_biases()
-    X_hist, y = holdout_split(X, 0.2, random_state=0)
-    model = BaselineBiases(alpha=(3.0, 3.0), random_state=0, device="cpu", **params).fit(X_hist)
-    folded = model.transform(X_hist).ravel()
-    if params.get("solver", "als") == "als":  # exact: the last ALS step is the fold-in formula
-        np.testing.assert_allclose(folded, model.user_bias_, atol=1e-4)
-    else:  # mini-batch Adam ends near, not at, the optimum
-        assert np.corrcoef(folded, model.user_bias_)[0, 1] > 0.99
-    # predictions for held-out ratings: fold-in vs the learned user biases (RMSE within 0.5 %)
-    coo = y.tocoo()
-    learned = np.clip(model.global_mean_ + model.user_bias_[coo.row] + model.item_bias_[coo.col],
-                      *model.rating_range_)
-    folded_rmse = rmse(y, model.predict_at(X_hist, y))
-    learned_rmse = np.sqrt(np.mean((learned - coo.data) ** 2))
-    if params.get("solver", "als") == "als":
-        assert abs(folded_rmse - learned_rmse) / learned_rmse < 0.005
-    else:  # fold-in finishes the optimisation the mini-batches left open: never worse
-        assert folded_rmse <= learned_rmse * 1.005
-
-
 @pytest.mark.parametrize("regularization", ["l2", "variance"])
 def test_als_solution_is_a_stationary_point_of_the_objective(regularization):
     X, _, _ = planted_biases()
     a_user, a_item = 8.0, 5.0
-    m = BaselineBiases(alpha=(a_user, a_item), regularization=regularization, max_iter=500, tol=1e-7,
-                       device="cpu").fit(X)
+    m = BaselineBiases(damping=(a_user, a_item), regularization=regularization, device="cpu", **CONVERGED).fit(X)
     coo = X.tocoo()
     bu, bi = m.user_bias_.astype(float), m.item_bias_.astype(float)
     res = coo.data - m.global_mean_ - bu[coo.row] - bi[coo.col]
@@ -86,38 +55,124 @@ def test_als_solution_is_a_stationary_point_of_the_objective(regularization):
     assert np.abs(grad_u).max() < 1e-3 and np.abs(grad_i).max() < 1e-3
 
 
-def test_weight_decay_changes_the_fit():
+def expected_stop(losses, tol, patience):
+    """Epoch at which training stops when ``tol`` is the least progress a sweep must make."""
+    ref, bad = np.inf, 0
+    for epoch, loss in enumerate(losses, 1):
+        if loss < ref - tol:
+            ref, bad = loss, 0
+        else:
+            bad += 1
+        if bad >= patience:
+            return epoch
+    return None
+
+
+def test_als_stops_when_the_training_mse_stops_improving_by_tol():
+    X, _, _ = planted_biases()
+    loose = BaselineBiases(damping=(4.0, 2.0), tol=1e-4, n_iter_no_change=3, max_iter=200, device="cpu").fit(X)
+    losses = [h["loss"] for h in loose.history_]
+    assert loose.n_iter_ == expected_stop(losses, 1e-4, 3) < 200
+    assert losses[-1] == pytest.approx(training_mse(loose, X), rel=1e-5), "the loss is the training MSE"
+    tight = BaselineBiases(damping=(4.0, 2.0), tol=1e-7, n_iter_no_change=3, max_iter=200, device="cpu").fit(X)
+    assert tight.n_iter_ > loose.n_iter_
+    assert all(h["lr"] is None and h["val_loss"] is None for h in tight.history_)
+
+
+def test_recovers_planted_biases():
+    X, bu, bi = planted_biases()
+    model = BaselineBiases(damping=0.5, device="cpu").fit(X)
+    assert np.corrcoef(model.item_bias_, bi)[0, 1] > 0.98
+    assert np.corrcoef(model.user_bias_, bu)[0, 1] > 0.95
+
+
+def test_a_float_damping_is_the_same_for_users_and_items():
+    X, _, _ = planted_biases()
+    a = BaselineBiases(damping=3.0, device="cpu").fit(X)
+    b = BaselineBiases(damping=(3.0, 3.0), device="cpu").fit(X)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    c = BaselineBiases(damping=(3.0, 30.0), device="cpu").fit(X)
+    assert np.abs(c.item_bias_).mean() < np.abs(a.item_bias_).mean(), "more damping shrinks item biases"
+
+
+@pytest.mark.parametrize("params", [dict(), dict(regularization="variance"),
+                                    dict(user_norm=0.5, item_norm=0.3),
+                                    dict(solver="gradient", optimizer="adam", learning_rate=0.05, batch_size=512,
+                                         max_iter=150, tol=0.0, n_iter_no_change=200)])
+def test_fold_in_of_training_rows_matches_the_fitted_user_biases(params):
+    X, _, _ = planted_biases()
+    X_hist, y = holdout_split(X, 0.2, random_state=0)
+    model = BaselineBiases(damping=(3.0, 3.0), random_state=0, device="cpu", **params).fit(X_hist)
+    folded = model.transform(X_hist).ravel()
+    exact = params.get("solver", "als") == "als"
+    if exact:  # the last ALS step is the fold-in formula
+        np.testing.assert_allclose(folded, model.user_bias_, atol=1e-4)
+    else:  # mini-batch Adam ends near, not at, the optimum
+        assert np.corrcoef(folded, model.user_bias_)[0, 1] > 0.99
+    # predictions for held-out ratings: fold-in vs the learned user biases (RMSE within 0.5 %)
+    coo = y.tocoo()
+    learned = np.clip(model.global_mean_ + model.user_bias_[coo.row] + model.item_bias_[coo.col],
+                      *model.rating_range_)
+    folded_rmse = rmse(y, model.predict_at(X_hist, y))
+    learned_rmse = np.sqrt(np.mean((learned - coo.data) ** 2))
+    if exact:
+        assert abs(folded_rmse - learned_rmse) / learned_rmse < 0.005
+    else:  # fold-in finishes the optimisation the mini-batches left open: never worse
+        assert folded_rmse <= learned_rmse * 1.005
+
+
+@pytest.mark.parametrize("optimizer, learning_rate", [("adam", 0.05), ("adagrad", 0.3), ("sgd", 0.05)])
+def test_the_gradient_solver_reaches_the_als_solution(optimizer, learning_rate):
+    X, _, _ = planted_biases()
+    als = BaselineBiases(damping=3.0, device="cpu").fit(X)
+    grad = BaselineBiases(damping=3.0, solver="gradient", optimizer=optimizer, learning_rate=learning_rate,
+                          batch_size=512, max_iter=60, tol=0.0, n_iter_no_change=100, random_state=0,
+                          device="cpu").fit(X)
+    assert np.corrcoef(grad.item_bias_, als.item_bias_)[0, 1] > 0.99
+    assert np.corrcoef(grad.user_bias_, als.user_bias_)[0, 1] > 0.99
+    assert all(h["lr"] == pytest.approx(learning_rate) for h in grad.history_)
+
+
+@pytest.mark.parametrize("norm", [dict(user_norm=1.0), dict(item_norm=1.0)])
+def test_norm_weights_change_the_fit(norm):
     X, _, _ = planted_biases()
     plain = BaselineBiases(device="cpu").fit(X)
-    weighted = BaselineBiases(user_weight_decay=1.0, device="cpu").fit(X)
+    weighted = BaselineBiases(device="cpu", **norm).fit(X)
     assert not np.allclose(plain.item_bias_, weighted.item_bias_)
+    assert not np.allclose(plain.user_bias_, weighted.user_bias_)
 
 
-def test_implicit_mode_is_smoothed_popularity():
-    rng = np.random.default_rng(0)
-    pop = rng.zipf(1.5, 60).clip(max=80)
-    X = sp.csr_matrix((rng.random((200, 60)) < pop / pop.max() * 0.5).astype(float))
-    model = BaselineBiases(mode="implicit", alpha=1.0, device="cpu").fit(X)
-    counts = np.asarray(X.sum(0)).ravel()
-    np.testing.assert_allclose(np.exp(model.item_bias_), (counts + 1) / (counts + 1).sum(), rtol=1e-4)
-    ids, _ = model.recommend(sp.csr_matrix((1, 60)), k=60)
-    order = np.lexsort((np.arange(60), -counts))
-    np.testing.assert_array_equal(ids[0], order)
-    # the gradient solver reaches the same ranking
-    grad = BaselineBiases(mode="implicit", solver="adam", alpha=1e-4, learning_rate=0.1, max_iter=200,
-                          batch_size=4096, tol=0.0, n_iter_no_change=300, random_state=0, device="cpu").fit(X)
-    seen = counts > 0
-    assert np.corrcoef(grad.item_bias_[seen], model.item_bias_[seen])[0, 1] > 0.99
+def test_early_stopping_monitors_the_held_out_squared_error_and_restores_the_best():
+    X = planted_ratings()
+    model = BaselineBiases(solver="gradient", learning_rate=0.3, batch_size=64, max_iter=200, damping=1.0,
+                           early_stopping=True, n_iter_no_change=3, random_state=0, device="cpu").fit(X)
+    val = [h["val_loss"] for h in model.history_]
+    assert model.n_iter_ == len(val) < 200, "training must stop early"
+    assert model.best_iteration_ == int(np.argmin(val)) + 1
+    # The split is drawn by a private hook (no public accessor); the restored biases give the
+    # best validation loss: the squared error of the held-out ratings (unit weights here).
+    _, X_val = model._validation_split(X, model._seed)
+    assert training_mse(model, X_val) == pytest.approx(min(val), rel=1e-5)
 
 
-def test_implicit_baseline_ranks_by_popularity_on_heldout_users():
-    rng = np.random.default_rng(1)
-    weights = np.linspace(2, 0.05, 80)
-    X = sp.csr_matrix((rng.random((400, 80)) < weights / 4).astype(float))
-    X_hist, y = holdout_split(X, 0.3, random_state=0)
-    model = BaselineBiases(mode="implicit", device="cpu").fit(X_hist[:300], y[:300])
-    ids, _ = model.recommend(X_hist[300:], k=10)
-    popular = ndcg_at_k(y[300:], ids, k=10)
-    random_ids = np.argsort(rng.random((100, 80)), axis=1)[:, :10]
-    assert popular > ndcg_at_k(y[300:], random_ids, k=10) + 0.05
-    assert model.score(X_hist[300:], y[300:]) == pytest.approx(popular)
+def test_warm_fit_widens_the_rating_range():
+    X = planted_ratings()
+    m = BaselineBiases(damping=1.0, warm_start=True, device="cpu").fit(X)
+    assert m.rating_range_ == (1.0, 5.0)
+    m.fit(X * 2)
+    assert m.rating_range_ == (1.0, 10.0)
+    assert m.predict(X * 2).max() > 5.0
+
+
+def test_predictions_are_clipped_to_the_rating_range_unless_asked_not_to():
+    X = planted_ratings()
+    clipped = BaselineBiases(damping=0.0, device="cpu").fit(X).predict(X)
+    free = BaselineBiases(damping=0.0, clip=False, device="cpu").fit(X).predict(X)
+    assert clipped.min() >= 1.0 and clipped.max() <= 5.0
+    assert free.min() < 1.0 or free.max() > 5.0
+    np.testing.assert_allclose(np.clip(free, 1.0, 5.0), clipped, rtol=1e-6)
+
+
+def test_parameters_are_keyword_only():
+    with pytest.raises(TypeError):
+        BaselineBiases(1.0)

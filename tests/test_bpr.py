@@ -5,11 +5,12 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from skrec import BaselineBiases
+from skrec import MFRegressor, Popularity
+from skrec._torch import DeviceCSR, pairwise_fold_in, ridge_fold_in
 from skrec.datasets import make_interactions
 from skrec.factorization import BPRRanker
 from skrec.factorization import _bpr
-from skrec.factorization._bpr import bpr_loss
+from skrec.factorization._bpr import FOLD_IN_NEGATIVES
 from skrec.metrics import ndcg_at_k
 from skrec.model_selection import holdout_split, split_users
 
@@ -38,18 +39,9 @@ def learned_ndcg(model, X_hist, y, k=10):
     return ndcg_at_k(y, ids, k=k)
 
 
-def test_bpr_loss_matches_a_reference():
-    pos = torch.tensor([1.0, -0.5])
-    neg = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
-    w = torch.tensor([2.0, 0.5])
-    ref = np.mean([2.0 * np.mean([-np.log(1 / (1 + np.exp(-(1.0 - n)))) for n in (0.0, 2.0)]),
-                   0.5 * np.mean([-np.log(1 / (1 + np.exp(-(-0.5 - n)))) for n in (1.0, -1.0)])])
-    assert float(bpr_loss(pos, neg, w)) == pytest.approx(ref, rel=1e-6)
-
-
 def test_beats_the_popularity_baseline_on_planted_clusters(planted, model):
     _, X_hist, y = planted
-    pop = BaselineBiases(mode="implicit", alpha=1.0, device="cpu").fit(X_hist)
+    pop = Popularity(damping=1.0, device="cpu").fit(X_hist)
     bpr, base = model.score(X_hist, y), pop.score(X_hist, y)
     assert bpr > base + 0.1, (bpr, base)
 
@@ -61,7 +53,7 @@ def test_new_users_fold_in_beats_popularity(planted):
     hist, held = holdout_split(b.X[te], 0.25, random_state=1)
     for fold_in in ("gradient", "ridge"):
         bpr = BPRRanker(**dict(FAST, fold_in=fold_in)).fit(b.X[tr])
-        pop = BaselineBiases(mode="implicit", alpha=1.0, device="cpu").fit(b.X[tr])
+        pop = Popularity(damping=1.0, device="cpu").fit(b.X[tr])
         assert bpr.score(hist, held) > pop.score(hist, held) + 0.1
 
 
@@ -153,6 +145,104 @@ def test_transform_returns_the_fold_in_vectors(planted, model):
                                rtol=1e-4, atol=1e-4)
 
 
+def reference_fold_in(model, X_fit, rows):
+    """BPRRanker's gradient fold-in rebuilt from the public pieces: the ridge projection of the
+    history onto the item factors, refined by :func:`pairwise_fold_in` against every item (the
+    catalogue is below ``FOLD_IN_NEGATIVES``), weighted by the training negative distribution."""
+    assert model.n_items_ <= FOLD_IN_NEGATIVES
+    batch = DeviceCSR.from_scipy(rows, torch.device("cpu"))
+    Q = torch.as_tensor(model.item_factors_)
+    b = torch.as_tensor(model.item_bias_)
+    weights = batch.values / float(X_fit.data.mean()) if model.confidence else None
+    init = ridge_fold_in(batch, Q, torch.ones_like(batch.values), model.fold_in_alpha, weights=weights)
+    omega = None
+    if model.negatives == "popularity":
+        counts = np.bincount(X_fit.indices, minlength=X_fit.shape[1])
+        omega = torch.as_tensor(counts / counts.sum() * X_fit.shape[1], dtype=torch.float32)
+    return pairwise_fold_in(batch, init, Q, b, torch.arange(model.n_items_), alpha=model.alpha,
+                            negative_weights=omega, weights=weights, exclude_positives=model.exclude_positives,
+                            n_steps=model.fold_in_steps, learning_rate=model.fold_in_learning_rate).numpy()
+
+
+@pytest.mark.parametrize("params", [
+    dict(),
+    dict(negatives="popularity", confidence=True, fold_in_learning_rate=0.1),
+    dict(exclude_positives=False, fold_in_steps=7, fold_in_learning_rate=0.02),
+], ids=["uniform", "popularity-confidence", "no-exclusion"])
+def test_transform_is_the_pairwise_fold_in_of_the_ridge_projection(planted, params):
+    _, X_hist, _ = planted
+    Xw = X_hist.copy()
+    Xw.data = 1.0 + (Xw.indices % 3)  # values matter only with confidence=True
+    model = BPRRanker(**dict(FAST, max_iter=3, **params)).fit(Xw)
+    rows = Xw[:40]
+    np.testing.assert_allclose(model.transform(rows), reference_fold_in(model, Xw, rows), rtol=1e-4, atol=1e-5)
+
+
+def test_fold_in_learning_rate_steers_only_the_fold_in(planted):
+    _, X_hist, _ = planted
+    slow = BPRRanker(**dict(FAST, max_iter=2, fold_in_learning_rate=0.001)).fit(X_hist)
+    fast = BPRRanker(**dict(FAST, max_iter=2, fold_in_learning_rate=0.2)).fit(X_hist)
+    np.testing.assert_array_equal(slow.item_factors_, fast.item_factors_)  # training does not read it
+    ridge = BPRRanker(**dict(FAST, max_iter=2, fold_in="ridge")).fit(X_hist).transform(X_hist[:20])
+    moved_slow = np.abs(slow.transform(X_hist[:20]) - ridge).max()
+    moved_fast = np.abs(fast.transform(X_hist[:20]) - ridge).max()
+    assert 0 < moved_slow < moved_fast  # Adam moves each coordinate by about the rate per step
+
+
+def test_fold_in_of_a_large_catalogue_uses_one_fixed_negative_sample():
+    """Above FOLD_IN_NEGATIVES items the negatives are a fixed draw: every call, and every row
+    whatever the rows passed with it, gets the same vector."""
+    X = make_interactions(120, FOLD_IN_NEGATIVES + 88, n_clusters=4, density=0.03, random_state=1).X
+    model = BPRRanker(**dict(FAST, max_iter=2)).fit(X)
+    Z = model.transform(X[:12])
+    np.testing.assert_array_equal(Z, model.transform(X[:12]))
+    np.testing.assert_allclose(Z[5:6], model.transform(X[5:6]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(Z[[3, 7]], model.transform(X[[7, 3]])[::-1], rtol=1e-5, atol=1e-6)
+
+
+def reference_neighbours(V, items, k, metric):
+    """Top-k items by cosine or dot product of the rows of ``V``, the query excluded (numpy)."""
+    V = V.astype(np.float64)
+    if metric == "cosine":
+        V = V / np.linalg.norm(V, axis=1, keepdims=True)
+    S = V[items] @ V.T
+    S[np.arange(len(items)), items] = -np.inf
+    ids = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return ids, np.take_along_axis(S, ids, axis=1)
+
+
+@pytest.fixture(scope="module")
+def mf_model():
+    b = make_interactions(200, 60, kind="explicit", n_clusters=3, density=0.3, random_state=0)
+    return MFRegressor(n_factors=6, max_iter=10, learning_rate=0.02, batch_size=512, random_state=0,
+                       device="cpu").fit(b.X)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+@pytest.mark.parametrize("which", ["bpr", "mf"])
+def test_similar_items_are_the_nearest_item_factors_on_every_factor_model(model, mf_model, which, metric):
+    """similar_items is FactorMixin's: MFRegressor ranks its item factors as BPRRanker does."""
+    est = model if which == "bpr" else mf_model
+    items = np.array([0, 7, 7, est.n_items_ - 1])
+    ids, scores = est.similar_items(items, k=4, metric=metric)
+    ref_ids, ref_scores = reference_neighbours(est.item_factors_, items, 4, metric)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-4, atol=1e-5)
+    assert scores.dtype == np.float32 and ids.dtype == np.int64
+
+
+def test_similar_items_of_mf_validates_like_bpr(mf_model):
+    with pytest.raises(ValueError, match="k must be an int >= 1 and <= 59"):
+        mf_model.similar_items([1], k=60)
+    with pytest.raises(ValueError, match="metric must be one of 'cosine', 'dot'"):
+        mf_model.similar_items([1], metric="euclid")
+    with pytest.raises(ValueError, match=r"items must be item indices in \[0, 60\)"):
+        mf_model.similar_items([60])
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        MFRegressor().similar_items([0])
+
+
 def test_similar_items_follow_the_planted_clusters(planted, model):
     b, _, _ = planted
     ids, scores = model.similar_items(np.arange(100), k=5)
@@ -195,6 +285,8 @@ def test_similar_items_validates_metric_and_needs_fit(model):
     ("negatives", "hard", "negatives must be one of 'uniform', 'popularity'; got 'hard'.", ValueError),
     ("fold_in", "exact", "fold_in must be one of 'gradient', 'ridge'; got 'exact'.", ValueError),
     ("fold_in_alpha", 0.0, "fold_in_alpha must be a float > 0; got 0.0.", ValueError),
+    ("fold_in_learning_rate", 0.0, "fold_in_learning_rate must be a float > 0; got 0.0.", ValueError),
+    ("fold_in_learning_rate", "fast", "fold_in_learning_rate must be a float > 0; got 'fast'.", TypeError),
     ("optimizer", "lbfgs", "optimizer must be one of", ValueError),
 ])
 def test_bad_hyper_parameters_are_rejected(planted, param, value, match, exc):
@@ -207,7 +299,7 @@ def test_hyper_parameters_of_the_fit_are_used_after_set_params(planted):
     _, X_hist, _ = planted
     model = BPRRanker(**dict(FAST, max_iter=2)).fit(X_hist)
     before = model.predict(X_hist[:3])
-    model.set_params(fold_in="ridge", fold_in_steps=1, alpha=5.0)
+    model.set_params(fold_in="ridge", fold_in_steps=1, fold_in_learning_rate=1.0, alpha=5.0)
     np.testing.assert_array_equal(model.predict(X_hist[:3]), before)
 
 

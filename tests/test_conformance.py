@@ -48,8 +48,14 @@ def data():
     return X, X_hist, y
 
 
+def on_cpu(est):
+    """A clone on the CPU, seeded where the estimator draws anything."""
+    params = {k: v for k, v in (("random_state", 0), ("device", "cpu")) if k in est.get_params()}
+    return clone(est).set_params(**params)
+
+
 def fitted(est, X):
-    return clone(est).set_params(random_state=0, device="cpu").fit(X)
+    return on_cpu(est).fit(X)
 
 
 FOLD_IN = [(e, i) for e, i in zip(CASES, IDS) if e._fold_in_reproduces_learned()]
@@ -122,7 +128,7 @@ def test_rows_are_independent_of_the_batch(est, data):
 def test_fit_with_y_trains_on_the_union(est, data):
     X, X_hist, y = data
     a = fitted(est, X)
-    b = clone(est).set_params(random_state=0, device="cpu").fit(X_hist, y)
+    b = on_cpu(est).fit(X_hist, y)
     # Same training interactions (X = X_hist + y), though stored in another order: same model.
     np.testing.assert_allclose(a.predict(X_hist[:5]), b.predict(X_hist[:5]), rtol=1e-4, atol=1e-4)
 
@@ -130,7 +136,9 @@ def test_fit_with_y_trains_on_the_union(est, data):
 @pytest.mark.parametrize("est", CASES, ids=IDS)
 def test_grid_search_with_heldout_y(est, data):
     _, X_hist, y = data
-    grid = {"alpha": [0.5, 5.0]} if "alpha" in est.get_params() else {"random_state": [0, 1]}
+    params = est.get_params()
+    name = next((n for n in ("alpha", "damping") if n in params), "random_state" if "random_state" in params else None)
+    grid = {name: [0.5, 5.0] if name != "random_state" else [0, 1]} if name else {"device": ["cpu"]}
     search = GridSearchCV(clone(est).set_params(device="cpu"), grid,
                           cv=KFold(3, shuffle=True, random_state=0),
                           scoring={"main": get_scorer(scoring_for(est)), "ndcg": get_scorer("ndcg@5")},
@@ -145,7 +153,7 @@ def test_grid_search_with_heldout_y(est, data):
 def test_pipeline_with_sklearn_transformer(est, data):
     _, X_hist, y = data
     front = Binarizer(threshold=0.0) if est._kind == "ranker" else FunctionTransformer(accept_sparse=True)
-    pipe = Pipeline([("prep", front), ("model", clone(est).set_params(random_state=0, device="cpu"))])
+    pipe = Pipeline([("prep", front), ("model", on_cpu(est))])
     pipe.fit(X_hist, y)
     assert pipe.predict(X_hist[:3]).shape == (3, X_hist.shape[1])
     assert np.isfinite(pipe.score(X_hist, y))
@@ -177,7 +185,7 @@ def test_deterministic_under_a_seed(est, data):
 def test_caller_objects_are_not_mutated(est, data):
     _, X_hist, y = data
     X_copy, y_copy = X_hist.copy(), y.copy()
-    model = clone(est).set_params(random_state=0, device="cpu")
+    model = on_cpu(est)
     params = model.get_params()
     model.fit(X_hist, y)
     model.recommend(X_hist, k=3)

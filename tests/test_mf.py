@@ -1,11 +1,12 @@
-"""MFRegressor, ResidualRegressor and the plotting helpers."""
+"""MFRegressor: recovery of planted ratings, fold-in, the network variant, the loop, errors."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
-from skrec import BaselineBiases, MFRegressor, ResidualRegressor
+from skrec import BaselineBiases, MFRegressor
+from skrec.factorization._mf import BiasedMF, EmbeddingNet
 from skrec._torch import DeviceCSR, ridge_fold_in
 from skrec.datasets import make_interactions
 from skrec.metrics import rmse
@@ -40,11 +41,11 @@ def test_recovers_a_planted_low_rank_matrix(planted, mf):
     X, X_hist, y, truth = planted
     dense = mf.predict(X_hist)
     err_mf = np.sqrt(np.mean((dense - truth) ** 2))
-    biases = BaselineBiases(alpha=2.0, device="cpu").fit(X_hist).predict(X_hist)
+    biases = BaselineBiases(damping=2.0, device="cpu").fit(X_hist).predict(X_hist)
     err_biases = np.sqrt(np.mean((biases - truth) ** 2))
     # The biases cannot express the rank-4 part; MF recovers the whole signal, unseen pairs included.
     assert err_mf < 0.5 * err_biases, (err_mf, err_biases)
-    assert -mf.score(X_hist, y) < -BaselineBiases(alpha=2.0, device="cpu").fit(X_hist).score(X_hist, y) - 0.1
+    assert -mf.score(X_hist, y) < -BaselineBiases(damping=2.0, device="cpu").fit(X_hist).score(X_hist, y) - 0.1
 
 
 def test_fold_in_of_training_rows_is_within_one_percent_of_the_learned_vectors(planted, mf):
@@ -92,7 +93,7 @@ def test_network_variant_predicts_in_the_rating_range_and_folds_in(planted):
     assert P.min() > low - 0.5 and P.max() < high + 0.5
     folded = rmse(y, net.predict_at(X_hist, y))
     learned = rmse(y, learned_predictions(net, y))
-    base = rmse(y, BaselineBiases(alpha=2.0, device="cpu").fit(X_hist).predict_at(X_hist, y))
+    base = rmse(y, BaselineBiases(damping=2.0, device="cpu").fit(X_hist).predict_at(X_hist, y))
     assert folded < base  # the network learns more than the biases
     assert folded <= 1.03 * learned, (folded, learned)  # frozen-item fold-in serves rows about as well
     assert net.transform(X_hist[:3]).shape == (3, 8)
@@ -128,10 +129,25 @@ def test_same_seed_same_model_and_different_seed_differs(planted):
     assert not np.allclose(a, c)
 
 
+def test_hidden_layer_sizes_default_is_the_bilinear_model(planted):
+    _, X_hist, _, _ = planted
+    kw = dict(n_factors=4, max_iter=2, random_state=0, device="cpu")
+    default = MFRegressor(**kw)
+    assert default.hidden_layer_sizes == ()
+    default.fit(X_hist)
+    assert isinstance(default.module_, BiasedMF)
+    assert default.global_mean_ == pytest.approx(X_hist.data.mean(), rel=1e-6)
+    one = MFRegressor(**kw, hidden_layer_sizes=8).fit(X_hist)  # an int is one hidden layer
+    assert isinstance(one.module_, EmbeddingNet) and one.module_.mlp[0].out_features == 8
+
+
 @pytest.mark.parametrize("params, exc, match", [
-    (dict(hidden_layer_sizes=(8, 0)), ValueError, "hidden_layer_sizes must be"),
-    (dict(hidden_layer_sizes="8"), TypeError, "hidden_layer_sizes must be"),
-    (dict(optimizer="sparse_adam"), ValueError, "optimizer must be"),
+    (dict(hidden_layer_sizes=None), TypeError, "hidden_layer_sizes must be a tuple of positive ints; got None."),
+    (dict(hidden_layer_sizes=(8, 0)), (ValueError, TypeError),
+     r"hidden_layer_sizes must be a tuple of positive ints; got \(8, 0\)."),
+    (dict(hidden_layer_sizes="8"), TypeError, "hidden_layer_sizes must be a tuple of positive ints; got '8'."),
+    (dict(optimizer="sparse_adam"), ValueError,
+     "optimizer must be one of 'adam', 'adamw', 'adagrad', 'sgd'; got 'sparse_adam'."),
     (dict(dropout=1.0), ValueError, "dropout must be"),
     (dict(alpha=-0.1), ValueError, "alpha must be"),
     (dict(fold_in_steps=0), ValueError, "fold_in_steps must be"),
@@ -153,59 +169,3 @@ def test_cuda_and_cpu_agree(planted):
     np.testing.assert_allclose(gpu.score(X_hist, y), cpu.score(X_hist, y), rtol=0.02)
     net = MFRegressor(device="cuda", hidden_layer_sizes=(16,), **kw).fit(X_hist)
     assert np.isfinite(net.predict(X_hist[:5])).all()
-
-
-# ---------------------------------------------------------------- composition
-def test_residual_regressor_fits_mf_on_what_the_biases_leave(planted):
-    _, X_hist, y, _ = planted
-    mf = MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=40)
-    stack = ResidualRegressor(BaselineBiases(alpha=2.0), mf, random_state=0, device="cpu").fit(X_hist)
-    # The second stage sees residuals: centred near 0, with negative values.
-    resid_mean = stack.residual_.global_mean_
-    assert abs(resid_mean) < 0.1 and stack.residual_.rating_range_[0] < 0
-    base_only = stack.base_.score(X_hist, y)
-    assert stack.score(X_hist, y) > base_only + 0.1
-    # Serving = base fold-in + residual fold-in of the row's residuals.
-    manual = stack.base_.predict(X_hist[:4])
-    resid = X_hist[:4].copy()
-    resid.data = resid.data - manual[resid.nonzero()]
-    np.testing.assert_allclose(stack.predict(X_hist[:4]),
-                               np.clip(manual + stack.residual_.predict(resid), *stack.rating_range_),
-                               rtol=1e-5, atol=1e-5)
-
-
-def test_residual_regressor_grid_searches_nested_parameters(planted):
-    from sklearn.model_selection import GridSearchCV, KFold
-
-    from skrec.metrics import get_scorer
-
-    _, X_hist, y, _ = planted
-    stack = ResidualRegressor(BaselineBiases(alpha=2.0), MFRegressor(n_factors=2, max_iter=5, batch_size=512),
-                              random_state=0, device="cpu")
-    search = GridSearchCV(stack, {"residual__n_factors": [2, 4]}, cv=KFold(2, shuffle=True, random_state=0),
-                          scoring=get_scorer("neg_rmse")).fit(X_hist, y)
-    assert search.best_params_["residual__n_factors"] in (2, 4)
-    assert search.best_estimator_.residual_.n_factors in (2, 4)
-
-
-def test_residual_regressor_rejects_a_ranker():
-    X = sp.csr_matrix(np.array([[5.0, 4, 0], [4, 0, 1]]))
-    with pytest.raises(TypeError, match="residual must be"):
-        ResidualRegressor(residual=object()).fit(X)
-
-
-# ------------------------------------------------------------------- plotting
-def test_plots_draw_history_and_item_map(mf):
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    from skrec.plotting import plot_history, plot_item_embeddings
-
-    ax = plot_history(mf)
-    loss = ax.get_lines()[0]
-    np.testing.assert_allclose(loss.get_ydata(), [h["loss"] for h in mf.history_])
-    ax = plot_item_embeddings(mf, items=[3, 1, 2], labels=["c", "a", "b"])
-    assert [t.get_text() for t in ax.texts] == ["c", "a", "b"]
-    with pytest.raises(TypeError, match="estimator must be"):
-        plot_item_embeddings(BaselineBiases(device="cpu").fit(sp.csr_matrix(np.eye(3) + 1)))
-    with pytest.raises(ValueError, match="labels must be"):
-        plot_item_embeddings(mf, items=[0, 1], labels=["x"])

@@ -6,12 +6,15 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 
-from skrec import BaselineBiases
+from skrec import Popularity
+from skrec._torch import make_generator
 from skrec.metrics import ndcg_at_k
 from skrec.model_selection import evaluate, holdout_split
 from skrec.sequence import SequenceModule, SequenceTransformer
+from skrec.sequence import _transformer
 from skrec.sequence._module import _attention
 from skrec.sequence._sequences import build_sequences, time_gap_buckets
+from skrec.sequence._transformer import ADAM_BETAS, SequenceTrainer
 
 
 def markov(n_users=300, n_items=40, length=12, p_follow=0.8, seed=0):
@@ -177,16 +180,17 @@ def test_learns_markov_sequences_far_above_popularity_and_order_blind(walks):
     _, hist, held = walks
     model = SequenceTransformer(**SMALL).fit(hist)
     ndcg = evaluate(model, hist, held, metrics=("ndcg@10",))["ndcg@10"]
-    pop = evaluate(BaselineBiases(mode="implicit", alpha=1.0).fit(hist), hist, held, metrics=("ndcg@10",))["ndcg@10"]
+    pop = evaluate(Popularity(damping=1.0).fit(hist), hist, held, metrics=("ndcg@10",))["ndcg@10"]
     blind = cooccurrence_ndcg(hist, held)
     assert ndcg > 3 * pop, (ndcg, pop)
     assert ndcg > blind + 0.2, (ndcg, blind)
-    assert model.best_iteration_ is not None and "val_loss" in model.history_[0]
+    val = [h["val_loss"] for h in model.history_]
+    assert model.best_iteration_ == int(np.argmin(val)) + 1 and model.best_score_ == pytest.approx(-min(val))
     assert model.score(hist, held) == pytest.approx(ndcg)
 
 
 @pytest.mark.parametrize("params", [dict(objective="masked", max_iter=30), dict(loss="bce", max_iter=15),
-                                    dict(loss="sampled", n_negatives=10, max_iter=15)],
+                                    dict(loss="sampled", n_shared_negatives=10, max_iter=15)],
                          ids=["masked", "bce", "sampled"])
 def test_objectives_and_losses_learn_the_order(walks, params):
     _, hist, held = walks
@@ -196,14 +200,109 @@ def test_objectives_and_losses_learn_the_order(walks, params):
 
 def test_validation_holds_out_each_rows_last_item(walks):
     X, _, _ = walks
+    # The split itself is the _validation_split hook of the training seam: nothing public returns it.
     model = SequenceTransformer(**dict(SMALL, max_iter=1))
-    model._spec = {}
-    train, val = model._validation_split(X, 0)
+    train, (val_hist, val_held) = model._validation_split(X, 0)
     _, last = holdout_split(X, 1, strategy="last")
-    assert (val.target != last).nnz == 0
+    assert (val_held != last).nnz == 0  # every row has 12 items: every row validates
     assert (train + last != X).nnz == 0
-    partial = clone(model).set_params(validation_fraction=0.5)._validation_split(X, 0)[1]
-    assert 0.3 * X.shape[0] < partial.target.nnz < 0.7 * X.shape[0]
+    assert (val_hist != train).nnz == 0  # the history of a validation row is its training row
+    train, (val_hist, val_held) = clone(model).set_params(validation_fraction=0.5)._validation_split(X, 0)
+    assert 0.3 * X.shape[0] < val_held.shape[0] < 0.7 * X.shape[0]
+    assert (np.diff(val_held.indptr) == 1).all()
+    held_rows = np.flatnonzero(np.diff(train.indptr) == 11)  # the rows that lost their last item
+    assert held_rows.size == val_held.shape[0]
+    assert (val_held != last[held_rows]).nnz == 0 and (val_hist != train[held_rows]).nnz == 0
+    kept = np.setdiff1d(np.arange(X.shape[0]), held_rows)
+    assert (train[kept] != X[kept]).nnz == 0
+
+
+def test_best_score_is_the_validation_ndcg_of_the_restored_model(walks):
+    """With validation_fraction=1 the monitored split is each row's last item: best_score_ is
+    the NDCG@10 that score() gives on it, for the best epoch's (restored) parameters."""
+    _, hist, _ = walks
+    model = SequenceTransformer(**dict(SMALL, max_iter=30, n_iter_no_change=2)).fit(hist)
+    assert model.n_iter_ < 30 and model.best_iteration_ == model.n_iter_ - 2  # stopped: the best is restored
+    val_hist, val_held = holdout_split(hist, 1, strategy="last")
+    assert model.best_score_ == pytest.approx(model.score(val_hist, val_held), abs=1e-5)
+    assert model.best_score_ == pytest.approx(-min(h["val_loss"] for h in model.history_))
+
+
+def test_trainer_learns_from_rows_of_two_items_and_validates_by_ndcg(walks):
+    """The trainer holds the sequences (the latest max_seq_len + 1 items of each row that has
+    a next item to predict) and measures minus the NDCG@10 of the held-out items."""
+    _, hist, held = walks
+    model = SequenceTransformer(**dict(SMALL, max_seq_len=5, max_iter=2, early_stopping=False)).fit(hist)
+    singles = sp.csr_matrix((np.ones(4), (np.arange(4), np.arange(4))), shape=(4, hist.shape[1]))
+    X = sp.vstack([hist[:30], singles]).tocsr()
+    # No public API builds a trainer: it is given the fitted module and the fit's spec (_spec).
+    trainer = SequenceTrainer(model.module_, X, (hist[:30], held[:30]), None, make_generator(0, torch.device("cpu")),
+                              model._spec, 64, optimizer="adam", learning_rate=0.01, batch_size=16, betas=ADAM_BETAS)
+    assert trainer.n_samples == 30 and trainer.has_validation
+    for r in range(30):
+        row = X[r]
+        want = row.indices[np.argsort(row.data, kind="stable")][-6:]
+        np.testing.assert_array_equal(trainer.items[r, :6].numpy(), want)
+    ndcg = evaluate(model, hist[:30], held[:30], metrics=("ndcg@10",))["ndcg@10"]
+    assert trainer.validate() == pytest.approx(-ndcg, abs=1e-5)
+    assert np.isfinite(trainer.train_epoch())
+
+
+def test_sampled_softmax_shares_its_negatives_and_drops_those_equal_to_the_target(walks, monkeypatch):
+    _, hist, _ = walks
+    model = SequenceTransformer(**dict(SMALL, loss="sampled", n_shared_negatives=30, max_iter=1,
+                                       early_stopping=False)).fit(hist)
+    # No public API builds a trainer: it is given the fitted module and the fit's spec (_spec).
+    trainer = SequenceTrainer(model.module_, hist, None, None, make_generator(0, torch.device("cpu")), model._spec,
+                              64, optimizer="adam", learning_rate=0.01, batch_size=16)
+    seen = {}
+    original = _transformer.sampled_softmax_loss
+
+    def recording(pos, neg, collide=None, valid=None):
+        seen.update(neg=neg.detach().clone(), collide=collide.clone())
+        return original(pos, neg, collide, valid)
+
+    monkeypatch.setattr(_transformer, "sampled_softmax_loss", recording)  # the trainer's reference
+    gen = torch.Generator().manual_seed(1)
+    h = torch.randn(200, 32, generator=gen)
+    target = torch.randint(40, (200,), generator=gen)
+    valid = torch.rand(200, generator=gen) < 0.8
+    with torch.no_grad():
+        loss = float(trainer._item_loss(h, target, valid))
+        W = model.module_.output_weights().float()
+        all_logits = (h @ W.T).numpy()  # [200, n_items]
+    neg = seen["neg"].numpy()
+    assert neg.shape == (200, 30)  # one set of 30 negatives for the whole batch
+    # Which item each shared negative is: the column of all_logits it equals.
+    ids = np.array([np.abs(all_logits - neg[:, [k]]).sum(0).argmin() for k in range(30)])
+    np.testing.assert_allclose(neg, all_logits[:, ids], rtol=1e-5, atol=1e-5)
+    t, v = target.numpy(), valid.numpy()
+    collide = ids[None, :] == t[:, None]
+    np.testing.assert_array_equal(seen["collide"].numpy()[v], collide[v])  # padding rows do not count
+    assert collide[v].any()  # 30 draws from 40 items: the removal is exercised
+    pos = all_logits[np.arange(200), t]
+    per = [np.logaddexp(pos[r], np.logaddexp.reduce(neg[r][~collide[r]])) - pos[r] if (~collide[r]).any() else 0.0
+           for r in range(200)]
+    assert loss == pytest.approx(np.mean(np.asarray(per)[v]), rel=1e-4)
+
+
+def test_bce_negatives_are_never_the_target(monkeypatch):
+    """SASRec's one negative per position is drawn among the other items: its logit is never the
+    target's (on a 4-item catalogue a plain uniform draw would hit the target a quarter of the time)."""
+    X = markov(n_users=60, n_items=4, length=4, seed=4)
+    seen = []
+    original = _transformer.bce_loss
+
+    def recording(pos, neg, valid=None):
+        seen.append((pos.detach().clone(), neg.detach().clone(), valid.clone()))
+        return original(pos, neg, valid)
+
+    monkeypatch.setattr(_transformer, "bce_loss", recording)  # the trainer's reference to the loss
+    SequenceTransformer(**dict(SMALL, loss="bce", max_iter=2, early_stopping=False, dropout=0.0)).fit(X)
+    pos = torch.cat([p[v] for p, _, v in seen])
+    neg = torch.cat([n[v] for _, n, v in seen])
+    assert pos.numel() == 2 * 60 * 3  # every next item of every epoch
+    assert not (pos == neg).any()
 
 
 def test_score_without_y_holds_out_the_last_item(walks):

@@ -9,7 +9,7 @@ import torch
 
 from ..utils.validation import raise_invalid
 
-__all__ = ["resolve_device", "make_generator", "DeviceCSR"]
+__all__ = ["resolve_device", "make_generator", "free_memory", "DeviceCSR"]
 
 
 def resolve_device(device="auto"):
@@ -53,6 +53,29 @@ def resolve_device(device="auto"):
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise_invalid("device", f"a CUDA index below {torch.cuda.device_count()}", device)
     return dev
+
+
+def free_memory(device):
+    """Free memory on ``device`` in bytes, ``None`` when it cannot be read.
+
+    CUDA: ``torch.cuda.mem_get_info``; the CPU: ``MemAvailable`` of ``/proc/meminfo``.
+
+    Examples
+    --------
+    >>> free = free_memory(torch.device("cpu"))
+    >>> free is None or free > 0
+    True
+    """
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def make_generator(seed, device):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["ridge_fold_in", "gradient_fold_in", "length_chunks"]
+__all__ = ["ridge_fold_in", "gradient_fold_in", "pairwise_fold_in", "length_chunks", "padded_rows"]
 
 
 def length_chunks(lengths, width, budget):
@@ -35,6 +35,36 @@ def length_chunks(lengths, width, budget):
         chunks.append(order[start:stop])
         start = stop
     return chunks
+
+
+def padded_rows(batch, width, budget):
+    """Yield ``(rows, mask, pos)`` per group of history rows of similar length.
+
+    Each group pads its rows to its longest one: ``rows`` (``[b]`` row indices of
+    ``batch``), ``mask`` (``[b, L]``, true at real entries) and ``pos`` (``[b, L]``
+    positions into ``batch.indices``/``values``, 0 at padding). Groups hold at most
+    ``budget / width`` padded entries; empty rows are skipped. Lengths come from the host
+    copy of the row pointer: no device synchronisation.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skrec._torch import DeviceCSR
+    >>> b = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]])), torch.device("cpu"))
+    >>> [(r.tolist(), p.tolist()) for r, _, p in padded_rows(b, width=1, budget=2)]
+    [([1], [[2]]), ([0], [[0, 1]])]
+    """
+    lengths = np.diff(batch.indptr_host)
+    device = batch.indices.device
+    counts = batch.row_counts()
+    for rows_host in length_chunks(lengths, width, budget):
+        L = int(lengths[rows_host[-1]])
+        if L == 0:
+            continue
+        rows = torch.as_tensor(rows_host, device=device)
+        offsets = torch.arange(L, device=device)
+        mask = offsets < counts[rows].unsqueeze(1)  # [b, L]
+        yield rows, mask, torch.where(mask, batch.indptr[rows].unsqueeze(1) + offsets, 0)
 
 
 def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=None, intercept=None,
@@ -91,16 +121,8 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
     reg[:, :d] = (alpha.to(device, dtype).unsqueeze(1) if torch.is_tensor(alpha) else float(alpha))
     if intercept is not None:
         reg[:, d] = intercept.to(device, dtype) if torch.is_tensor(intercept) else float(intercept)
-    out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)
-    lengths = np.diff(batch.indptr_host)
-    for rows_host in length_chunks(lengths, width, budget):
-        L = int(lengths[rows_host[-1]])
-        if L == 0:  # empty rows: no data term, the solution is 0
-            continue
-        rows = torch.as_tensor(rows_host, device=device)
-        offsets = torch.arange(L, device=device)
-        mask = offsets < batch.row_counts()[rows].unsqueeze(1)  # [b, L]
-        pos = torch.where(mask, batch.indptr[rows].unsqueeze(1) + offsets, 0)
+    out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)  # empty rows: 0
+    for rows, mask, pos in padded_rows(batch, width, budget):
         V = item_factors[batch.indices[pos]]  # [b, L, d]
         if intercept is not None:
             V = torch.cat([V, torch.ones_like(V[..., :1])], dim=-1)
@@ -164,3 +186,79 @@ def gradient_fold_in(init, loss_fn, *, frozen=None, n_steps=50, learning_rate=0.
         for p in params:
             p.requires_grad_(True)
     return users.detach()
+
+
+def pairwise_fold_in(batch, init, item_factors, item_bias, negatives, *, alpha, negative_weights=None,
+                     weights=None, exclude_positives=True, n_steps=30, learning_rate=0.05, budget=2**22):
+    """User vectors that minimise the BPR loss of each history row, the items frozen.
+
+    For each row, the loss averages ``-log σ(s_i - s_j)`` over its history items ``i``
+    (weighted by ``weights``) and a fixed set of negatives ``j`` (weighted by
+    ``negative_weights``), plus ``alpha |u|²``; it is minimised by ``n_steps`` full-batch
+    Adam steps from ``init`` (e.g. a ridge projection). Rows are independent, so a group of
+    rows is one batched problem.
+
+    Parameters
+    ----------
+    batch : skrec._torch.DeviceCSR
+        History rows.
+    init : torch.Tensor of shape (n_rows, d)
+    item_factors : torch.Tensor of shape (n_items, d)
+    item_bias : torch.Tensor of shape (n_items,) or None
+    negatives : torch.Tensor of int64, shape (m,)
+        The negative items every row is compared with.
+    alpha : float
+        L2 strength on the user vector.
+    negative_weights : torch.Tensor of shape (m,), optional
+        Weight of each negative (e.g. ``n * p_j`` to stand for a popularity sampler).
+    weights : torch.Tensor of shape (nnz,), optional
+        Confidence of each history entry.
+    exclude_positives : bool, default=True
+        A negative in the row's history does not count as a negative for that row.
+    n_steps : int, default=30
+    learning_rate : float, default=0.05
+    budget : int, default=2**22
+        Bounds each group's ``rows * length * m`` pair tensor.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_rows, d)
+        Empty rows keep ``init``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skrec._torch import DeviceCSR
+    >>> Q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    >>> b = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[1.0, 0.0, 0.0]])), torch.device("cpu"))
+    >>> u = pairwise_fold_in(b, torch.zeros(1, 2), Q, None, torch.arange(3), alpha=0.01, n_steps=100)
+    >>> bool(u[0, 0] > 0.5)  # the history item now scores above the others
+    True
+    """
+    m = negatives.numel()
+    QS = item_factors[negatives]  # [m, d]
+    bS = item_bias[negatives] if item_bias is not None else None
+    omega = torch.ones(m, device=init.device) if negative_weights is None else negative_weights
+    out = init.clone()
+    for rows, mask, pos in padded_rows(batch, m, budget):
+        items = batch.indices[pos]  # [b, L]
+        Qi = item_factors[items]  # [b, L, d]
+        bi = item_bias[items] if item_bias is not None else None
+        w = mask.to(init.dtype) if weights is None else weights[pos] * mask  # [b, L]
+        neg_w = omega.expand(rows.numel(), -1)  # [b, m]
+        if exclude_positives:
+            in_hist = ((items.unsqueeze(-1) == negatives) & mask.unsqueeze(-1)).any(1)  # [b, m]
+            neg_w = neg_w * ~in_hist
+        pair_w = w.unsqueeze(-1) * neg_w.unsqueeze(1)  # [b, L, m]
+        n_pairs = (mask.to(init.dtype).sum(1) * neg_w.sum(1)).clamp(min=1e-12)  # [b]
+
+        def loss_fn(u, Qi=Qi, bi=bi, pair_w=pair_w, n_pairs=n_pairs):
+            si = torch.einsum("bd,bld->bl", u, Qi)  # [b, L]
+            sj = u @ QS.T  # [b, m]
+            if bi is not None:
+                si, sj = si + bi, sj + bS
+            per = (torch.nn.functional.softplus(sj.unsqueeze(1) - si.unsqueeze(2)) * pair_w).sum((1, 2)) / n_pairs
+            return (per + alpha * u.square().sum(1)).sum()  # rows are independent
+
+        out[rows] = gradient_fold_in(init[rows], loss_fn, n_steps=n_steps, learning_rate=learning_rate)
+    return out

@@ -44,7 +44,7 @@ def topk_items(scores, k, *, exclude=None, items=None):
     >>> ids.tolist(), top.tolist()
     ([[1, 2]], [[3.0, 3.0]])
     """
-    scores = torch.nan_to_num_(scores, nan=float("-inf"))  # a NaN is never recommended
+    scores = torch.nan_to_num_(scores, nan=float("-inf"), posinf=float("inf"), neginf=float("-inf"))  # a NaN is never recommended
     if exclude is not None:
         scores[exclude.row_ids(), exclude.indices] = float("-inf")
     if items is not None:

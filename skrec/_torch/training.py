@@ -1,28 +1,53 @@
-"""The one training loop every gradient-trained skrec model runs.
+"""The training seam: one epoch protocol for every solver, one loop, small callbacks.
 
-It owns epochs, batches, the learning-rate schedule, early stopping with best-state restore,
-``history_``, the NaN guard, Ctrl-C handling, checkpoints and the progress bar; a model only
-supplies its batches and a loss (see :class:`skrec.base.TorchRecommender`).
+A *trainer* holds everything that exists only while a model is fitted — the module being
+trained, the data on the device, the optimizer, the generator, the step count — and
+exposes one epoch at a time (:class:`Trainer`). Gradient descent, alternating least squares
+and closed-form solves all implement it. :func:`fit_epochs` drives any trainer for up to
+``max_iter`` epochs and returns a :class:`TrainingResult`; the estimator then assigns its own
+fitted attributes and drops the trainer. Early stopping, learning-rate schedules,
+checkpoints and the progress bar are :class:`Callback` objects passed to the loop.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["make_optimizer", "lr_factor", "LoopSettings", "run_training", "TrainingDiverged"]
+from ..sampling import index_batches
+
+__all__ = [
+    "Callback",
+    "Checkpoint",
+    "EarlyStopping",
+    "GradientTrainer",
+    "LRSchedule",
+    "ProgressBar",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainingResult",
+    "fit_epochs",
+    "lr_factor",
+    "make_optimizer",
+]
 
 OPTIMIZERS = ("adam", "adamw", "adagrad", "sgd", "sparse_adam")
 LR_SCHEDULES = ("cosine", "triangular")
+HISTORY_KEYS = ("epoch", "loss", "val_loss", "lr", "time")
 
 
 class TrainingDiverged(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite."""
+    """Raised when the training loss becomes NaN or infinite.
+
+    Examples
+    --------
+    >>> issubclass(TrainingDiverged, FloatingPointError)
+    True
+    """
 
 
 def make_optimizer(name, params, learning_rate, weight_decay=0.0, betas=(0.9, 0.999)):
@@ -63,14 +88,14 @@ def make_optimizer(name, params, learning_rate, weight_decay=0.0, betas=(0.9, 0.
 
 
 def lr_factor(schedule, step, steps_per_cycle):
-    """Multiplier of the base learning rate at global ``step`` (seed 001's schedules).
+    """Multiplier of the base learning rate at global ``step``.
 
     Parameters
     ----------
     schedule : {None, "cosine", "triangular"}
-        ``"cosine"``: cosine annealing from 1 down to 0.1 over each cycle, then a restart.
-        ``"triangular"``: from 0.1 up to 1 in the first half of each cycle, back down in the
-        second half.
+        ``"cosine"``: cosine annealing from 1 down to 0.1 over each cycle, then a restart
+        (SGDR, Loshchilov & Hutter 2017). ``"triangular"``: from 0.1 up to 1 in the first
+        half of each cycle, back down in the second half (cyclical learning rates, Smith 2017).
     step : int
         Batches seen so far.
     steps_per_cycle : int
@@ -95,150 +120,472 @@ def lr_factor(schedule, step, steps_per_cycle):
     return 0.1 + 0.9 * (1 - abs(2 * t - 1))
 
 
-@dataclass
-class LoopSettings:
-    """Hyper-parameters of the loop, copied from the estimator at the start of ``fit``."""
+# --------------------------------------------------------------------------- trainers
+class Trainer:
+    """One solver's fit-time state, trained one epoch at a time.
 
-    max_iter: int
-    learning_rate: float
-    early_stopping: bool
-    n_iter_no_change: int
-    tol: float
-    verbose: int
-    lr_schedule: str | None = None
-    lr_cycle: int = 2
-    checkpoint_every: int = 0
-    checkpoint_path: str | None = None
+    Subclasses set ``module`` (the ``nn.Module`` being fitted) and implement
+    :meth:`train_epoch`. A trainer that can measure held-out quality sets
+    ``has_validation = True`` and implements :meth:`validate`. ``max_epochs`` caps the
+    number of epochs the loop runs (1 for a closed-form solve). Whatever the estimator must
+    keep after the fit besides the module (statistics its inference reads) is returned by
+    :meth:`fitted_attributes`.
+
+    Examples
+    --------
+    >>> class Mean(Trainer):
+    ...     max_epochs = 1
+    ...     def __init__(self, x):
+    ...         self.module = torch.nn.Module()
+    ...         self.module.register_buffer("mean", torch.zeros(()))
+    ...         self.x = x
+    ...     def train_epoch(self):
+    ...         self.module.mean.copy_(self.x.mean())
+    ...         return float(((self.x - self.module.mean) ** 2).mean())
+    >>> fit_epochs(Mean(torch.tensor([1.0, 3.0])), max_iter=10).history[0]["loss"]
+    1.0
+    """
+
+    module: torch.nn.Module
+    has_validation = False
+    max_epochs = None  # no cap
+    n_steps = 0  # optimizer steps taken so far (gradient trainers)
+
+    def train_epoch(self):  # pragma: no cover - abstract
+        """Run one epoch and return its training loss as a float (one host sync)."""
+        raise NotImplementedError
+
+    def validate(self):
+        """Held-out quality after the epoch, lower is better (``None`` when not validating)."""
+        return None
+
+    @property
+    def learning_rate(self):
+        """The learning rate at the end of the epoch (``None`` for non-gradient solvers)."""
+        return None
+
+    def snapshot(self):
+        """A copy of the module's parameters (best-state restore)."""
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def restore(self, state):
+        """Load a :meth:`snapshot` back into the module."""
+        self.module.load_state_dict(state)
+
+    def optimizer_state(self):
+        """Optimizer state to continue from in a later warm fit (``None`` when stateless)."""
+        return None
+
+    def fitted_attributes(self):
+        """``{name: value}`` the estimator sets after the fit besides ``module_``."""
+        return {}
 
 
-def _state_copy(module):
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+class GradientTrainer(Trainer):
+    """Mini-batch gradient descent: the optimizer, the generator and the batch loss.
 
-
-def run_training(estimator, module, optimizer, batches, loss_fn, settings, *, steps_per_epoch,
-                 validate=None, history=None):
-    """Train ``module`` for up to ``settings.max_iter`` epochs.
+    Subclasses set ``n_samples`` (what an epoch permutes and batches over) and implement
+    :meth:`loss` for a batch of sample indices; :meth:`validation_loss` (when the trainer
+    holds validation data, with ``has_validation = True``) defaults to the mean batch loss
+    over ``validation_samples`` by :meth:`validation_batch_loss`.
 
     Parameters
     ----------
-    estimator : TorchRecommender
-        Receives ``history_``, ``n_iter_``, ``best_iteration_``, ``best_score_`` and, for
-        checkpoints, is pickled as a whole.
     module : torch.nn.Module
-    optimizer : torch.optim.Optimizer
-    batches : callable
-        ``batches()`` returns an iterable of batches for one epoch (index tensors on the
-        device, drawn with the estimator's generator).
-    loss_fn : callable
-        ``loss_fn(batch)`` returns the scalar loss to minimise on that batch.
-    settings : LoopSettings
-    steps_per_epoch : int
-        Batches per epoch (the learning-rate cycle is ``lr_cycle`` epochs of them).
-    validate : callable, optional
-        ``validate()`` returns a 0-d tensor, lower is better (a validation loss, or a
-        negated ranking metric). When given, early stopping monitors it; otherwise the
-        training loss is monitored.
+    generator : torch.Generator
+        Draws the batch order and every sample of the loss, on the module's device.
+    optimizer : str
+        One of ``"adam"``, ``"adamw"``, ``"adagrad"``, ``"sgd"``, ``"sparse_adam"``.
+    learning_rate : float
+    batch_size : int
+    weight_decay : float, default=0.0
+    betas : (float, float), default=(0.9, 0.999)
+    optimizer_state : dict, optional
+        A state dict of the same optimizer to continue from (``warm_start``).
+    n_steps : int, default=0
+        Steps taken by earlier fits (schedules and annealing continue from there).
+    validation_seed : int, optional
+        Seeds a fresh generator for every validation pass, so that a validation which
+        samples (negatives, dropout-free noise) measures every epoch on the same draws.
+
+    Examples
+    --------
+    >>> class LeastSquares(GradientTrainer):
+    ...     def __init__(self, x, **kw):
+    ...         module = torch.nn.Linear(1, 1, bias=False)
+    ...         super().__init__(module, torch.Generator().manual_seed(0), **kw)
+    ...         self.x, self.n_samples = x, x.shape[0]
+    ...     def loss(self, idx):
+    ...         x = self.x[idx].unsqueeze(1)
+    ...         return ((self.module(x) - 2 * x) ** 2).mean()
+    >>> t = LeastSquares(torch.randn(64), optimizer="adam", learning_rate=0.1, batch_size=16)
+    >>> result = fit_epochs(t, max_iter=60)
+    >>> round(float(t.module.weight.detach()), 2)
+    2.0
+    """
+
+    def __init__(self, module, generator, *, optimizer, learning_rate, batch_size, weight_decay=0.0,
+                 betas=(0.9, 0.999), optimizer_state=None, n_steps=0, validation_seed=None):
+        self.module = module
+        self.validation_seed = validation_seed
+        self.generator = generator
+        self.base_learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.optimizer = make_optimizer(optimizer, module.parameters(), learning_rate, weight_decay, betas)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+            for group in self.optimizer.param_groups:  # a saved state may hold a scheduled rate
+                group["lr"] = learning_rate
+        self.n_steps = n_steps
+        self.step_hooks = []  # called with the global step before each optimizer step
+
+    n_samples: int
+
+    def loss(self, idx):  # pragma: no cover - abstract
+        """Scalar loss of the batch of sample indices ``idx`` (a device tensor)."""
+        raise NotImplementedError
+
+    @property
+    def steps_per_epoch(self):
+        return max(1, math.ceil(self.n_samples / self.batch_size))
+
+    @property
+    def learning_rate(self):
+        return self.optimizer.param_groups[0]["lr"]
+
+    def set_learning_rate(self, value):
+        for group in self.optimizer.param_groups:
+            group["lr"] = value
+
+    def train_epoch(self):
+        self.module.train()
+        total = torch.zeros((), device=self._device())
+        n_batches = 0
+        for idx in index_batches(self.n_samples, self.batch_size, self.generator):
+            for hook in self.step_hooks:
+                hook(self.n_steps)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss(idx)
+            loss.backward()
+            self.optimizer.step()
+            total = total + loss.detach()
+            n_batches += 1
+            self.n_steps += 1
+        return float(total) / max(n_batches, 1)  # the one host sync of the epoch
+
+    def validate(self):
+        if not self.has_validation:
+            return None
+        self.module.eval()
+        with torch.no_grad():
+            return float(self.validation_loss())
+
+    def validation_loss(self):
+        """0-d tensor, lower is better; default: mean of :meth:`validation_batch_loss`."""
+        n = self.validation_samples
+        total = torch.zeros((), device=self._device())
+        generator = self.validation_generator()
+        for idx in index_batches(n, self.batch_size, generator, shuffle=False):
+            total = total + self.validation_batch_loss(idx, generator) * idx.shape[0]
+        return total / n
+
+    def validation_generator(self):
+        """A generator seeded the same way for every validation pass."""
+        from .device import make_generator
+
+        seed = 0 if self.validation_seed is None else self.validation_seed
+        return make_generator(seed, self._device())
+
+    def validation_batch_loss(self, idx, generator):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def optimizer_state(self):
+        return self.optimizer.state_dict()
+
+    def _device(self):
+        return self.generator.device
+
+
+# --------------------------------------------------------------------------- the loop
+@dataclass
+class TrainingResult:
+    """What :func:`fit_epochs` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per epoch, every one with the keys ``epoch``, ``loss`` (training loss,
+        or ``None`` for a closed-form solve), ``val_loss`` (the monitored held-out quantity,
+        lower is better, or ``None`` without validation), ``lr`` (``None`` for non-gradient
+        solvers) and ``time`` (seconds of the epoch's training work, validation excluded).
+    n_iter : int
+        Epochs in ``history`` (earlier warm fits included).
+    best_iteration : int or None
+        Epoch with the best monitored value.
+    monitor : str or None
+        ``"val_loss"`` or ``"loss"``: what ``best_iteration`` and ``best_score`` refer to.
+    best_score : float or None
+        Minus the best monitored value: higher is better, as sklearn's ``best_score_``.
+    interrupted : bool
+        Whether Ctrl-C ended the loop.
+    """
+
+    history: list
+    n_iter: int
+    best_iteration: int | None
+    monitor: str | None
+    best_score: float | None
+    interrupted: bool = False
+
+
+@dataclass
+class LoopState:
+    """What callbacks see: the trainer, the history and the best value so far.
+
+    ``improved``: the epoch's monitored value is the lowest so far (``best_value``,
+    ``best_iteration``). ``progressed``: it is lower than ``reference``, the value of the last
+    epoch that progressed, by more than the early-stopping ``tol`` (what patience counts).
+    """
+
+    trainer: Trainer
+    history: list
+    monitor: str
+    best_value: float = math.inf
+    best_iteration: int | None = None
+    improved: bool = False
+    progressed: bool = False
+    reference: float = math.inf
+    stop: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class Callback:
+    """Hook into :func:`fit_epochs`; every method is optional.
+
+    Examples
+    --------
+    >>> class Count(Callback):
+    ...     def on_train_begin(self, state):
+    ...         self.epochs = 0
+    ...     def on_epoch_end(self, state, record):
+    ...         self.epochs += 1
+    >>> issubclass(Count, Callback)
+    True
+    """
+
+    def on_train_begin(self, state):
+        pass
+
+    def on_epoch_end(self, state, record):
+        pass
+
+    def on_train_end(self, state):
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop after ``n_iter_no_change`` epochs whose monitored value did not improve by ``tol``.
+
+    Parameters
+    ----------
+    n_iter_no_change : int
+    tol : float
+        An epoch counts as progress when it beats the last epoch that progressed by more
+        than ``tol``; the best epoch is the one with the lowest value, whatever ``tol``.
+    restore_best : bool, default=True
+        Load the best epoch's parameters at the end (also after Ctrl-C). Only meaningful
+        when a held-out value is monitored.
+
+    Examples
+    --------
+    >>> EarlyStopping(5, 1e-4).n_iter_no_change
+    5
+    """
+
+    def __init__(self, n_iter_no_change, tol, *, restore_best=True):
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.restore_best = restore_best
+
+    def on_train_begin(self, state):
+        self._bad = 0
+        self._best_state = None
+        if self.restore_best and state.history:  # a warm start begins from the model it was given
+            self._best_state = state.trainer.snapshot()
+
+    def on_epoch_end(self, state, record):
+        if state.improved and self.restore_best:
+            self._best_state = state.trainer.snapshot()
+        if state.progressed:
+            self._bad = 0
+        else:
+            self._bad += 1
+        if self._bad >= self.n_iter_no_change:
+            state.stop = True
+
+    def on_train_end(self, state):
+        if self.restore_best and self._best_state is not None:
+            state.trainer.restore(self._best_state)
+
+
+class LRSchedule(Callback):
+    """Per-step learning-rate schedule (see :func:`lr_factor`) for a :class:`GradientTrainer`.
+
+    Parameters
+    ----------
+    schedule : {"cosine", "triangular"}
+    cycle_epochs : int
+        Epochs per cycle.
+
+    Examples
+    --------
+    >>> LRSchedule("cosine", 2).cycle_epochs
+    2
+    """
+
+    def __init__(self, schedule, cycle_epochs):
+        self.schedule = schedule
+        self.cycle_epochs = cycle_epochs
+
+    def on_train_begin(self, state):
+        trainer = state.trainer
+        base, cycle = trainer.base_learning_rate, self.cycle_epochs * trainer.steps_per_epoch
+
+        def hook(step):
+            trainer.set_learning_rate(base * lr_factor(self.schedule, step, cycle))
+
+        trainer.step_hooks.append(hook)
+
+
+class Checkpoint(Callback):
+    """Call ``save(epoch, state)`` every ``every`` epochs (the estimator writes the file).
+
+    Examples
+    --------
+    >>> Checkpoint(5, print).every
+    5
+    """
+
+    def __init__(self, every, save):
+        self.every = every
+        self.save = save
+
+    def on_epoch_end(self, state, record):
+        if record["epoch"] % self.every == 0:
+            self.save(record["epoch"], state)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over the epochs showing the last record.
+
+    Examples
+    --------
+    >>> ProgressBar("MFRegressor", total=10).total
+    10
+    """
+
+    def __init__(self, desc, total):
+        self.desc = desc
+        self.total = total
+
+    def on_train_begin(self, state):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=self.total, desc=self.desc, leave=False)
+
+    def on_epoch_end(self, state, record):
+        self._bar.update(1)
+        self._bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()
+                               if k != "epoch" and isinstance(v, float)})
+
+    def on_train_end(self, state):
+        self._bar.close()
+
+
+def fit_epochs(trainer, max_iter, *, callbacks=(), history=None, name="model"):
+    """Train ``trainer`` for up to ``max_iter`` epochs and return what happened.
+
+    Parameters
+    ----------
+    trainer : Trainer
+    max_iter : int
+        Epochs to run in this call (capped by ``trainer.max_epochs``).
+    callbacks : sequence of Callback
+        Called in order after every epoch; any may stop the loop.
     history : list of dict, optional
-        Earlier epochs (``warm_start``); new epochs are appended.
+        Records of earlier fits (``warm_start``); new epochs are appended to a copy.
+    name : str
+        Used in messages.
 
     Returns
     -------
-    list of dict
-        One record per epoch: ``epoch``, ``loss``, ``lr``, ``time`` (seconds of the epoch's
-        training steps, validation excluded) and ``val_loss`` when validating.
+    TrainingResult
 
     Notes
     -----
-    The training loss is accumulated on the device and read once per epoch: there is no
-    host synchronisation per batch. With a validation function, the parameters of the best
-    epoch are restored at the end (also after Ctrl-C). A NaN/inf training loss raises
-    :class:`TrainingDiverged` with a hint to lower the learning rate.
-    """
-    from tqdm.auto import tqdm
+    The monitored quantity is ``val_loss`` when the trainer validates, else the training
+    ``loss``. A NaN/inf training loss raises :class:`TrainingDiverged`. Ctrl-C ends the loop
+    with a ``RuntimeWarning``; the callbacks' ``on_train_end`` still run (so the best state
+    is restored) and the result says ``interrupted=True``.
 
+    Examples
+    --------
+    >>> class Halve(Trainer):
+    ...     def __init__(self):
+    ...         self.module, self.value = torch.nn.Module(), 1.0
+    ...     def train_epoch(self):
+    ...         self.value /= 2
+    ...         return self.value
+    >>> result = fit_epochs(Halve(), 30, callbacks=[EarlyStopping(2, tol=0.01, restore_best=False)])
+    >>> result.n_iter, result.monitor
+    (10, 'loss')
+    """
     history = list(history or [])
-    start = len(history)
-    monitor = "val_loss" if validate is not None else "loss"
-    best = min((h[monitor] for h in history if monitor in h), default=math.inf)
-    best_state = None
-    estimator.best_iteration_ = getattr(estimator, "best_iteration_", None) if start else None
-    estimator.best_score_ = -best if math.isfinite(best) else None
-    if start and validate is not None:
-        best_state = _state_copy(module)  # a warm start begins from the model it was given
-    no_improve, step = 0, start * steps_per_epoch
-    for group in optimizer.param_groups:  # a reused optimizer may hold a scheduled rate
-        group["lr"] = settings.learning_rate
-    bar = tqdm(range(start, start + settings.max_iter), disable=not settings.verbose,
-               desc=type(estimator).__name__, leave=False)
+    monitor = "val_loss" if trainer.has_validation else "loss"
+    earlier = [h[monitor] for h in history if h.get(monitor) is not None]
+    state = LoopState(trainer, history, monitor)
+    if earlier:
+        state.best_value = state.reference = min(earlier)
+        state.best_iteration = 1 + min(range(len(history)), key=lambda i: (
+            history[i].get(monitor) is None, history[i].get(monitor) or 0.0))
+    n_epochs = max_iter if trainer.max_epochs is None else min(max_iter, trainer.max_epochs)
+    tol = next((cb.tol for cb in callbacks if isinstance(cb, EarlyStopping)), 0.0)
+    interrupted = False
+    for cb in callbacks:
+        cb.on_train_begin(state)
     try:
-        for epoch in bar:
-            module.train()
-            total, n_batches, started = None, 0, time.perf_counter()
-            for batch in batches():
-                if settings.lr_schedule is not None:
-                    f = lr_factor(settings.lr_schedule, step, settings.lr_cycle * steps_per_epoch)
-                    for group in optimizer.param_groups:
-                        group["lr"] = settings.learning_rate * f
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(batch)
-                loss.backward()
-                optimizer.step()
-                total = loss.detach() if total is None else total + loss.detach()
-                n_batches += 1
-                step += 1
-            record = {"epoch": epoch + 1, "loss": float(total) / max(n_batches, 1),  # one sync per epoch
-                      "lr": optimizer.param_groups[0]["lr"], "time": time.perf_counter() - started}
-            if not math.isfinite(record["loss"]):
+        for _ in range(n_epochs):
+            epoch = len(history) + 1
+            started = time.perf_counter()
+            loss = trainer.train_epoch()
+            elapsed = time.perf_counter() - started
+            if loss is not None and not math.isfinite(loss):
                 raise TrainingDiverged(
-                    f"The training loss became {record['loss']} at epoch {epoch + 1} of "
-                    f"{type(estimator).__name__}; try a smaller learning_rate (it is "
-                    f"{settings.learning_rate:g}) or a larger alpha."
+                    f"The training loss became {loss} at epoch {epoch} of {name}; try a smaller "
+                    "learning_rate or stronger regularisation."
                 )
-            if validate is not None:
-                module.eval()
-                with torch.no_grad():
-                    record["val_loss"] = float(validate())
+            record = {"epoch": epoch, "loss": loss, "val_loss": trainer.validate(), "lr": trainer.learning_rate,
+                      "time": elapsed}
             history.append(record)
             value = record[monitor]
-            if value < best - settings.tol:
-                best, no_improve = value, 0
-                estimator.best_iteration_, estimator.best_score_ = epoch + 1, -best
-                if validate is not None:
-                    best_state = _state_copy(module)
-            else:
-                no_improve += 1
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
-            estimator.history_, estimator.n_iter_ = history, epoch + 1
-            if settings.checkpoint_every and (epoch + 1) % settings.checkpoint_every == 0:
-                _save_checkpoint(estimator, module, settings.checkpoint_path, epoch + 1)
-            if no_improve >= settings.n_iter_no_change and (validate is None or settings.early_stopping):
+            state.improved = value is not None and value < state.best_value
+            state.progressed = value is not None and value < state.reference - tol
+            if state.improved:
+                state.best_value, state.best_iteration = value, epoch
+            if state.progressed:
+                state.reference = value
+            for cb in callbacks:
+                cb.on_epoch_end(state, record)
+            if state.stop:
                 break
     except KeyboardInterrupt:
-        warnings.warn(
-            f"{type(estimator).__name__}.fit interrupted after {len(history)} epochs; keeping "
-            f"{'the best model so far' if best_state is not None else 'the model as it is'}.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        interrupted = True
+        warnings.warn(f"{name}.fit interrupted after {len(history)} epochs; keeping the best model so far "
+                      "where validation was monitored, else the model as it is.", RuntimeWarning, stacklevel=3)
     finally:
-        bar.close()
-    if best_state is not None and settings.early_stopping:
-        module.load_state_dict(best_state)
-    estimator.history_, estimator.n_iter_ = history, len(history)
-    return history
-
-
-def _save_checkpoint(estimator, module, path, epoch):
-    """Write the estimator as it is after ``epoch`` (loadable with joblib, resumable).
-
-    The snapshot holds the parameters of that epoch (with ``best_iteration_`` recorded), not
-    the best state, which a resumed run measures anew.
-    """
-    import joblib
-
-    if path is None:
-        raise AssertionError("checkpoint_path is validated by the estimator")
-    target = str(path).format(epoch=epoch)
-    snapshot = copy.copy(estimator)
-    snapshot.module_ = module
-    joblib.dump(snapshot, target)
+        for cb in callbacks:
+            cb.on_train_end(state)
+    best = state.best_value
+    return TrainingResult(history=history, n_iter=len(history), best_iteration=state.best_iteration,
+                          monitor=monitor, best_score=-best if math.isfinite(best) else None,
+                          interrupted=interrupted)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AutoencoderModule", "ACTIVATIONS", "reconstruction_loss", "kl_divergence"]
+__all__ = ["AutoencoderModule", "ACTIVATIONS"]
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -29,7 +29,8 @@ class AutoencoderModule(nn.Module):
     hidden_layer_sizes : tuple of int
         Encoder widths, the last one being the code size; the decoder mirrors them. ``()``
         gives a single item-item layer ``S`` (``n_items x n_items``) whose diagonal never
-        takes part (seed 003's ``SDense``; EASE is its closed-form solution).
+        takes part (``SDense``, trained by gradient; :class:`skrec.EASE` is its closed-form
+        solution).
     activation : str
         A key of :data:`ACTIVATIONS`, applied after every layer but the output (and but the
         ``mu``/``logvar`` layer of a variational encoder).
@@ -85,7 +86,7 @@ class AutoencoderModule(nn.Module):
         """Xavier-uniform weights drawn with ``generator`` (on its device), zero biases."""
         with torch.no_grad():
             if not self.hidden_layer_sizes:
-                self.item_item.zero_()  # seed 003's SDense starts at zero; the loss is convex
+                self.item_item.zero_()  # the item-item layer starts at zero; its loss is convex
                 return
             weights = list(self.enc_weights) + list(self.dec_weights)
             for w in weights:
@@ -166,35 +167,3 @@ class AutoencoderModule(nn.Module):
         mu, logvar = self.encode(x, items)
         z = mu if (noise is None or logvar is None) else mu + noise * torch.exp(0.5 * logvar)
         return self.decode(z, items), mu, logvar
-
-
-def reconstruction_loss(loss, logits, target):
-    """Per-row reconstruction loss, ``[B]``.
-
-    ``"multinomial"``: ``-Σ_i x_i log softmax(logits)_i`` (Mult-DAE/VAE); ``"logistic"``:
-    ``Σ_i BCE(sigmoid(logits_i), 1[x_i > 0])`` (recoder); ``"mse"``: ``Σ_i (x_i - logits_i)²``.
-
-    Examples
-    --------
-    >>> t = torch.tensor([[1.0, 0.0]])
-    >>> float(reconstruction_loss("mse", torch.tensor([[0.5, 0.5]]), t))
-    0.5
-    """
-    if loss == "multinomial":
-        return -(F.log_softmax(logits, dim=1) * target).sum(1)
-    if loss == "logistic":
-        return F.binary_cross_entropy_with_logits(logits, (target > 0).to(logits.dtype), reduction="none").sum(1)
-    if loss == "mse":
-        return ((target - logits) ** 2).sum(1)
-    raise AssertionError(loss)  # validated by the estimator
-
-
-def kl_divergence(mu, logvar):
-    """``KL(N(mu, exp(logvar)) || N(0, I))`` per row, ``[B]``.
-
-    Examples
-    --------
-    >>> float(kl_divergence(torch.zeros(1, 3), torch.zeros(1, 3)))
-    0.0
-    """
-    return 0.5 * (torch.exp(logvar) + mu * mu - 1.0 - logvar).sum(1)

@@ -1,20 +1,23 @@
-"""BPRRanker: Bayesian personalized ranking with matrix factorization (seed 003)."""
+"""BPRRanker: Bayesian personalized ranking with matrix factorization (Rendle et al., 2009)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .._torch import DeviceCSR, gradient_fold_in, make_generator, ridge_fold_in, topk_items
-from .._torch.foldin import length_chunks
+from .._torch import DeviceCSR, GradientTrainer, make_generator, pairwise_fold_in, ridge_fold_in
 from ..base import TorchRecommender, register
+from ..losses import bpr_loss
 from ..sampling import sample_negatives
-from ..utils.validation import check_k, check_param, raise_invalid
+from ..utils.validation import raise_invalid
+from ._base import FactorMixin
 
-__all__ = ["BPRRanker", "BPRModule"]
+__all__ = ["BPRRanker", "BPRModule", "FOLD_IN_NEGATIVES"]
+
+#: Size of the fixed negative sample of the gradient fold-in: catalogues of at most this
+#: many items compare each history with every item.
+FOLD_IN_NEGATIVES = 512
 
 
 class BPRModule(nn.Module):
@@ -52,37 +55,75 @@ class BPRModule(nn.Module):
         """Scores ``[B, n_items]`` of user vectors ``[B, d]`` for every item."""
         return user_vectors @ self.item_factors.weight.T + self.item_bias.weight.T
 
+    def pair_terms(self, users, positives, negatives):
+        """Scores of positives ``[B]`` and negatives ``[B, K]``, and the L2 of the rows touched.
 
-def bpr_loss(pos, neg, weights=None):
-    """Mean of ``-log σ(pos - neg)`` over the negatives, weighted mean over the batch.
+        The penalty is ``|p_u|² + |q_i|² + b_i² + mean_j (|q_j|² + b_j²)`` per sample
+        (BPR's per-sample regularisation), from one gather of each table.
+        """
+        p = self.user_factors(users)  # [B, d]
+        qi, bi = self.item_factors(positives), self.item_bias(positives).squeeze(-1)  # [B, d], [B]
+        qj, bj = self.item_factors(negatives), self.item_bias(negatives).squeeze(-1)  # [B, K, d], [B, K]
+        pos = (p * qi).sum(-1) + bi
+        neg = torch.einsum("bd,bkd->bk", p, qj) + bj
+        reg = (p.square().sum(-1) + qi.square().sum(-1) + bi.square()
+               + qj.square().sum(-1).mean(1) + bj.square().mean(1))  # [B]
+        return pos, neg, reg
 
-    Parameters
-    ----------
-    pos : torch.Tensor of shape (B,)
-        Scores of the positives.
-    neg : torch.Tensor of shape (B, K)
-        Scores of their ``K`` negatives.
-    weights : torch.Tensor of shape (B,), optional
-        Confidence of each positive.
 
-    Returns
-    -------
-    torch.Tensor
-        Scalar.
+class BPRTrainer(GradientTrainer):
+    """BPR's fit-time state: positives on the device, the negative sampler, the batch loss.
 
-    Examples
-    --------
-    >>> round(float(bpr_loss(torch.zeros(2), torch.zeros(2, 1))), 4)  # log 2
-    0.6931
+    Validation (with ``X_val``): the mean BPR loss of the held-out positives against
+    negatives drawn the same way every epoch.
     """
-    per = F.softplus(neg - pos.unsqueeze(1)).mean(1)  # [B]
-    if weights is not None:
-        per = per * weights
-    return per.mean()
+
+    def __init__(self, module, X_full, X, X_val, generator, spec, **options):
+        super().__init__(module, generator, **options)
+        device = generator.device
+        self.spec = spec
+        self.weight_scale = float(X_full.data.mean()) if spec["confidence"] else 1.0
+        self.probabilities = None
+        if spec["negatives"] == "popularity":
+            counts = np.bincount(X_full.indices, minlength=X_full.shape[1]).astype(np.float64)
+            self.probabilities = torch.as_tensor(counts / counts.sum(), dtype=torch.float32, device=device)
+        self.train = self._data(X, X, device)
+        self.n_samples = self.train["n"]
+        self.has_validation = X_val is not None
+        if self.has_validation:
+            self.val = self._data(X_val, X_full, device)  # validation negatives avoid every known positive
+            self.validation_samples = self.val["n"]
+
+    def _data(self, X, positives, device):
+        D = DeviceCSR.from_scipy(X, device)
+        users, items, values = D.coo()
+        weights = values / self.weight_scale if self.spec["confidence"] else None
+        exclude = (D if positives is X else DeviceCSR.from_scipy(positives, device)) if self.spec[
+            "exclude_positives"] else None
+        return {"users": users, "items": items, "weights": weights, "n": int(X.nnz), "exclude": exclude}
+
+    def _batch_loss(self, data, idx, generator):
+        spec = self.spec
+        u, i = data["users"][idx], data["items"][idx]  # [B]
+        j = sample_negatives(u, self.module.item_factors.num_embeddings, generator,
+                             n_negatives=spec["n_negatives"], probabilities=self.probabilities,
+                             exclude=data["exclude"])  # [B, K]
+        pos, neg, reg = self.module.pair_terms(u, i, j)
+        w = data["weights"][idx] if data["weights"] is not None else None
+        return bpr_loss(pos, neg, w) + spec["alpha"] * reg.mean()
+
+    def loss(self, idx):
+        return self._batch_loss(self.train, idx, self.generator)
+
+    def validation_batch_loss(self, idx, generator):
+        return self._batch_loss(self.val, idx, generator)
+
+    def fitted_attributes(self):
+        return {"_weight_scale": self.weight_scale, "_probabilities": self.probabilities}
 
 
 @register
-class BPRRanker(TorchRecommender):
+class BPRRanker(FactorMixin, TorchRecommender):
     """Matrix factorization trained with the BPR pairwise ranking loss.
 
     Each positive ``(u, i)`` of ``X`` is paired with ``n_negatives`` items ``j`` drawn on the
@@ -112,11 +153,13 @@ class BPRRanker(TorchRecommender):
         How a history row becomes a user vector. ``"ridge"``: the least-squares projection
         ``argmin_u Σ_{i∈H} (1 - u·q_i)² + fold_in_alpha |u|²``. ``"gradient"``: that
         projection refined by ``fold_in_steps`` full-batch Adam steps on the BPR loss of the
-        row with the items frozen (seed 000's "retrain the user embeddings"). See Notes.
+        row with the items frozen (the user embeddings retrained alone). See Notes.
     fold_in_alpha : float, default=10.0
         L2 strength of the ridge projection.
     fold_in_steps : int, default=30
         Adam steps of the gradient fold-in.
+    fold_in_learning_rate : float, default=0.05
+        Adam's learning rate in the gradient fold-in.
     init_std : float, default=0.1
         Standard deviation of the initial factors (biases start at 0).
     optimizer : {"adam", "adamw", "adagrad", "sgd", "sparse_adam"}, default="adam"
@@ -202,17 +245,18 @@ class BPRRanker(TorchRecommender):
         fold_in=dict(kind="str", options=("gradient", "ridge")),
         fold_in_alpha=dict(kind="float", low=0, low_inclusive=False),
         fold_in_steps=dict(kind="int", low=1),
+        fold_in_learning_rate=dict(kind="float", low=0, low_inclusive=False),
         init_std=dict(kind="float", low=0),
     )
-    _fold_in_negatives = 512  # size of the fixed negative sample of the gradient fold-in
-    _fold_in_lr = 0.05
+    _factor_names = {"user_factors_": "user_factors.weight", "item_factors_": "item_factors.weight",
+                     "item_bias_": "item_bias.weight"}
 
     def __init__(self, n_factors=64, *, alpha=0.01, n_negatives=1, negatives="uniform",
                  exclude_positives=True, confidence=False, fold_in="gradient", fold_in_alpha=10.0,
-                 fold_in_steps=30, init_std=0.1, optimizer="adam", learning_rate=0.01, batch_size=16384,
-                 max_iter=30, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
-                 lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None, warm_start=False,
-                 device="auto", random_state=None, verbose=0):
+                 fold_in_steps=30, fold_in_learning_rate=0.05, init_std=0.1, optimizer="adam", learning_rate=0.01,
+                 batch_size=16384, max_iter=30, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
+                 warm_start=False, device="auto", random_state=None, verbose=0):
         self.n_factors = n_factors
         self.alpha = alpha
         self.n_negatives = n_negatives
@@ -222,6 +266,7 @@ class BPRRanker(TorchRecommender):
         self.fold_in = fold_in
         self.fold_in_alpha = fold_in_alpha
         self.fold_in_steps = fold_in_steps
+        self.fold_in_learning_rate = fold_in_learning_rate
         self.init_std = init_std
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -248,218 +293,67 @@ class BPRRanker(TorchRecommender):
                 negatives="popularity", n_negatives=2, confidence=True, optimizer="sparse_adam"),
         ]
 
-    # ------------------------------------------------------------------ data
-    def _spec_snapshot(self):
-        names = ("n_factors", "alpha", "n_negatives", "negatives", "exclude_positives", "confidence",
-                 "fold_in", "fold_in_alpha", "fold_in_steps")
-        return {k: getattr(self, k) for k in names}
+    # ------------------------------------------------------------------- fit
+    def _make_trainer(self, X, *, generator, seed, warm, previous=None):
+        spec = self._spec
+        if spec["confidence"] and X.data.min() < 0:
+            raise_invalid("X", "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
+        if warm and (previous["n_factors"], previous["optimizer"] == "sparse_adam") != (
+                spec["n_factors"], spec["optimizer"] == "sparse_adam"):
+            raise_invalid("warm_start", "False when n_factors or sparse gradients change", True)
+        X_train, X_val = self._split(X, self._seed)
+        module = self.module_ if warm else self._build_module(X_train, generator)
+        return BPRTrainer(module, X, X_train, X_val, generator, spec, validation_seed=seed + 1,
+                          **self._gradient_options(warm))
 
     def _build_module(self, X, generator):
-        module = BPRModule(*X.shape, self.n_factors, sparse=self.optimizer == "sparse_adam")
+        spec = self._spec
+        module = BPRModule(*X.shape, spec["n_factors"], sparse=spec["optimizer"] == "sparse_adam").to(self.device_)
         with torch.no_grad():
             for emb in (module.user_factors, module.item_factors):
                 w = torch.randn(emb.weight.shape, generator=generator, device=generator.device)
-                emb.weight.copy_(w * self.init_std)
+                emb.weight.copy_(w * spec["init_std"])
             module.item_bias.weight.zero_()
         return module
 
-    def _training_data(self, X):
-        positives = DeviceCSR.from_scipy(X, self.device_)
-        users, items, values = positives.coo()
-        data = {"users": users, "items": items, "n": int(X.nnz), "positives": positives,
-                "probabilities": self._probabilities}
-        if self._spec["confidence"]:
-            data["weights"] = values / self._weight_scale
-        return data
-
-    def _n_samples(self, data):
-        return data["n"]
-
-    def _fit(self, X, warm):
-        # Inference uses the hyper-parameters of the fit, whatever set_params does later.
-        self._spec = self._spec_snapshot()
-        if self.confidence and X.data.min() < 0:
-            raise_invalid("X", "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
-        self._weight_scale = float(X.data.mean()) if self.confidence else 1.0
-        self._probabilities = None
-        if self.negatives == "popularity":
-            counts = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
-            self._probabilities = torch.as_tensor(counts / counts.sum(), dtype=torch.float32, device=self.device_)
-        return super()._fit(X, warm)
-
-    def _loss(self, data, idx, generator):
-        m = self.module_
-        spec = self._spec
-        u, i = data["users"][idx], data["items"][idx]  # [B]
-        j = sample_negatives(u, self.n_items_, generator, n_negatives=spec["n_negatives"],
-                             probabilities=data["probabilities"],
-                             exclude=data["positives"] if spec["exclude_positives"] else None)  # [B, K]
-        p = m.user_factors(u)  # [B, d]
-        qi, bi = m.item_factors(i), m.item_bias(i).squeeze(-1)  # [B, d], [B]
-        qj, bj = m.item_factors(j), m.item_bias(j).squeeze(-1)  # [B, K, d], [B, K]
-        pos = (p * qi).sum(-1) + bi  # [B]
-        neg = torch.einsum("bd,bkd->bk", p, qj) + bj  # [B, K]
-        # L2 on the rows the batch touches only: no pass over the whole tables per step.
-        reg = (p.square().sum(-1) + qi.square().sum(-1) + bi.square()
-               + qj.square().sum(-1).mean(1) + bj.square().mean(1))  # [B]
-        w = data["weights"][idx] if "weights" in data else None
-        return bpr_loss(pos, neg, w) + spec["alpha"] * reg.mean()
-
     # ------------------------------------------------------------- fold-in
     def _history_weights(self, batch):
-        if not self._spec["confidence"]:
-            return None
-        return batch.values / self._weight_scale
+        return batch.values / self._weight_scale if self._spec["confidence"] else None
 
     def _fold_in(self, batch):
         """User vector of each history row, ``[B, n_factors]``."""
-        m = self.module_
+        m, spec = self.module_, self._spec
         Q = m.item_factors.weight.detach()
-        users = ridge_fold_in(batch, Q, torch.ones_like(batch.values), self._spec["fold_in_alpha"],
-                              weights=self._history_weights(batch))
-        if self._spec["fold_in"] == "gradient":
-            users = self._gradient_fold_in(batch, users)
+        weights = self._history_weights(batch)
+        users = ridge_fold_in(batch, Q, torch.ones_like(batch.values), spec["fold_in_alpha"], weights=weights)
+        if spec["fold_in"] == "gradient":
+            negatives, omega = self._fold_in_negatives()
+            users = pairwise_fold_in(batch, users, Q, m.item_bias.weight.detach()[:, 0], negatives, alpha=spec["alpha"],
+                                     negative_weights=omega, weights=weights,
+                                     exclude_positives=spec["exclude_positives"], n_steps=spec["fold_in_steps"],
+                                     learning_rate=spec["fold_in_learning_rate"])
         return users
 
-    def _fold_in_sample(self):
-        """The negatives of the gradient fold-in and their weights (same for every call).
+    def _fold_in_negatives(self):
+        """The negatives of the gradient fold-in and their weights (the same for every call).
 
-        Catalogues of at most 512 items use every item, weighted by the training negative
-        distribution; larger ones a fixed draw of 512 items from it.
+        Catalogues of at most :data:`FOLD_IN_NEGATIVES` items use every item, weighted by
+        the training negative distribution; larger ones a fixed draw of that many items.
+        The draw is made on the CPU, so a model predicts the same on every device.
         """
         n = self.n_items_
         p = self._probabilities
-        if n <= self._fold_in_negatives:
+        if n <= FOLD_IN_NEGATIVES:
             S = torch.arange(n, device=self.device_)
             omega = torch.ones(n, device=self.device_) if p is None else p * n
             return S, omega
-        g = make_generator(self._seed + 1_000_003, self.device_)
-        m = self._fold_in_negatives
-        S = (torch.randint(n, (m,), generator=g, device=self.device_) if p is None
-             else torch.multinomial(p, m, replacement=True, generator=g))
-        return S, torch.ones(m, device=self.device_)
-
-    def _gradient_fold_in(self, batch, init):
-        m = self.module_
-        spec = self._spec
-        Q = m.item_factors.weight.detach()
-        b = m.item_bias.weight.detach()[:, 0]
-        S, omega = self._fold_in_sample()  # [m], [m]
-        QS, bS = Q[S], b[S]  # [m, d], [m]
-        weights = self._history_weights(batch)
-        out = init.clone()
-        lengths = np.diff(batch.indptr_host)
-        dev = self.device_
-        for rows_host in length_chunks(lengths, S.numel(), 2**22):
-            L = int(lengths[rows_host[-1]])
-            if L == 0:  # empty histories keep the (zero) ridge vector: only the L2 term is left
-                continue
-            rows = torch.as_tensor(rows_host, device=dev)
-            offsets = torch.arange(L, device=dev)
-            mask = offsets < batch.row_counts()[rows].unsqueeze(1)  # [b, L]
-            pos = torch.where(mask, batch.indptr[rows].unsqueeze(1) + offsets, 0)
-            items = batch.indices[pos]  # [b, L]
-            Qi, bi = Q[items], b[items]  # [b, L, d], [b, L]
-            w = mask.float() if weights is None else weights[pos] * mask  # [b, L]
-            neg_w = omega.expand(rows.numel(), -1)  # [b, m]
-            if spec["exclude_positives"]:
-                in_hist = ((items.unsqueeze(-1) == S) & mask.unsqueeze(-1)).any(1)  # [b, m]
-                neg_w = neg_w * ~in_hist
-            pair_w = w.unsqueeze(-1) * neg_w.unsqueeze(1)  # [b, L, m]
-            n_pairs = (mask.float().sum(1) * neg_w.sum(1)).clamp(min=1e-12)  # [b]
-            alpha = spec["alpha"]
-
-            def loss_fn(u, Qi=Qi, bi=bi, pair_w=pair_w, n_pairs=n_pairs):
-                si = torch.einsum("bd,bld->bl", u, Qi) + bi  # [b, L]
-                sj = u @ QS.T + bS  # [b, m]
-                per = (F.softplus(sj.unsqueeze(1) - si.unsqueeze(2)) * pair_w).sum((1, 2)) / n_pairs
-                return (per + alpha * u.square().sum(1)).sum()  # rows are independent
-
-            out[rows] = gradient_fold_in(init[rows], loss_fn, n_steps=spec["fold_in_steps"],
-                                         learning_rate=self._fold_in_lr)
-        return out
+        g = make_generator(self._seed + 1_000_003, torch.device("cpu"))
+        S = (torch.randint(n, (FOLD_IN_NEGATIVES,), generator=g) if p is None
+             else torch.multinomial(p.cpu(), FOLD_IN_NEGATIVES, replacement=True, generator=g))
+        return S.to(self.device_), torch.ones(FOLD_IN_NEGATIVES, device=self.device_)
 
     def _score_batch(self, batch):
         return self.module_.score_all(self._fold_in(batch))  # [B, n_items]
 
     def _transform_batch(self, batch):
         return self._fold_in(batch)  # [B, n_factors]
-
-    # ------------------------------------------------------------ similarity
-    def similar_items(self, items, k=10, *, metric="cosine"):
-        """The ``k`` items most similar to each of ``items`` by the item factors.
-
-        Parameters
-        ----------
-        items : int or array-like of int
-            Query item indices in ``[0, n_items_)``; repeats are allowed.
-        k : int, default=10
-            Neighbours per query, ``1 <= k <= n_items_ - 1``.
-        metric : {"cosine", "dot"}, default="cosine"
-            Cosine similarity of the item factors, or their dot product.
-
-        Returns
-        -------
-        ids : ndarray of int64, shape (n_queries, k)
-            Best first, ties broken by the lower index. The query item itself is never
-            returned (unlike implicit's ``similar_items``, which lists it first).
-        scores : ndarray of float32, shape (n_queries, k)
-
-        Examples
-        --------
-        >>> from skrec.datasets import make_interactions
-        >>> X = make_interactions(60, 30, n_clusters=3, density=0.2, random_state=0).X
-        >>> model = BPRRanker(n_factors=8, max_iter=5, batch_size=256, random_state=0).fit(X)
-        >>> ids, scores = model.similar_items(4, k=3)
-        >>> ids.shape, bool((ids != 4).all())
-        ((1, 3), True)
-        """
-        check_is_fitted(self, "n_items_")
-        check_param("metric", metric, "str", options=("cosine", "dot"))
-        arr = np.asarray(items)
-        if arr.ndim == 0:
-            arr = arr.reshape(1)
-        if arr.ndim != 1 or arr.size == 0:
-            raise_invalid("items", "an item index or a non-empty 1-D array of item indices", items)
-        if not np.issubdtype(arr.dtype, np.integer):
-            raise_invalid("items", "integer item indices", f"<dtype {arr.dtype}>", TypeError)
-        if arr.min() < 0 or arr.max() >= self.n_items_:
-            raise_invalid("items", f"item indices in [0, {self.n_items_})", f"<values from {arr.min()} to {arr.max()}>")
-        if self.n_items_ < 2:
-            raise_invalid("k", "at most n_items_ - 1, which is 0 for this model", k)
-        k = check_k(k, self.n_items_ - 1)
-        V = self.module_.item_factors.weight.detach()
-        if metric == "cosine":
-            V = V / V.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        query = torch.as_tensor(arr.astype(np.int64), device=self.device_)
-        ids = np.empty((arr.size, k), dtype=np.int64)
-        top = np.empty((arr.size, k), dtype=np.float32)
-        step = max(1, self._inference_elements // self.n_items_)
-        with torch.no_grad():
-            for start in range(0, arr.size, step):
-                q = query[start:start + step]
-                n = q.numel()
-                scores = (V[q] @ V.T).float()  # [b, n_items]
-                self_csr = DeviceCSR(indptr=torch.arange(n + 1, device=self.device_), indices=q,
-                                     values=torch.ones(n, device=self.device_), shape=(n, self.n_items_),
-                                     indptr_host=np.arange(n + 1))
-                i, s = topk_items(scores, k, exclude=self_csr)
-                ids[start:start + n] = i.cpu().numpy()
-                top[start:start + n] = s.cpu().numpy()
-        return ids, top
-
-    # ------------------------------------------------------ fitted attributes
-    @property
-    def user_factors_(self):
-        """Factors learned for the training rows, ``(n_users_, n_factors)``."""
-        return self.module_.user_factors.weight.detach().cpu().numpy().copy()
-
-    @property
-    def item_factors_(self):
-        """Learned item factors, ``(n_items_, n_factors)``."""
-        return self.module_.item_factors.weight.detach().cpu().numpy().copy()
-
-    @property
-    def item_bias_(self):
-        """Learned item biases, ``(n_items_,)``."""
-        return self.module_.item_bias.weight.detach().cpu().numpy()[:, 0].copy()

@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
+from .._torch.training import GradientTrainer
 from ..base import TorchRecommender, register
-from ..utils.validation import raise_invalid
+from ..utils.validation import check_param, raise_invalid
+from ._base import FactorMixin
 
 __all__ = ["MFRegressor", "BiasedMF", "EmbeddingNet"]
 
@@ -59,7 +61,7 @@ class BiasedMF(nn.Module):
 
 
 class EmbeddingNet(nn.Module):
-    """Seed 001's network: concatenated embeddings → hidden layers → sigmoid in the rating range.
+    """An embedding network: concatenated embeddings → hidden layers → sigmoid in the rating range.
 
     Parameters
     ----------
@@ -71,7 +73,7 @@ class EmbeddingNet(nn.Module):
     embedding_dropout : float, default=0.0
         Dropout on the concatenated embeddings.
     rating_range : (float, float), default=(1.0, 5.0)
-        The sigmoid is scaled to ``(low - 0.5, high + 0.5)`` as in the seed, so that the
+        The sigmoid is scaled to ``(low - 0.5, high + 0.5)``, so that the
         extreme ratings are reachable.
     generator : torch.Generator, optional
 
@@ -131,16 +133,52 @@ class EmbeddingNet(nn.Module):
         return pred, (p * p).sum(-1) + (q * q).sum(-1)
 
 
+class MFTrainer(GradientTrainer):
+    """Mini-batch descent on the squared error plus the per-interaction L2 of MF.
+
+    Validation (with ``X_val``): the mean squared error of the held-out ratings under the
+    learned user vectors, no penalty.
+    """
+
+    def __init__(self, module, X, X_val, generator, alpha, rating_range, **options):
+        super().__init__(module, generator, **options)
+        device = generator.device
+        self.users, self.items, self.values = DeviceCSR.from_scipy(X, device).coo()
+        self.n_samples = int(X.nnz)
+        self.alpha, self.rating_range = alpha, rating_range
+        self.has_validation = X_val is not None
+        if self.has_validation:
+            self.val = DeviceCSR.from_scipy(X_val, device).coo()
+
+    def loss(self, idx):
+        pred, penalty = self.module.terms(self.users[idx], self.items[idx])
+        err = self.values[idx] - pred
+        return (err * err).mean() + self.alpha * penalty.mean()
+
+    def validation_loss(self):
+        users, items, values = self.val
+        total = torch.zeros((), device=values.device)
+        for start in range(0, values.shape[0], 2**20):
+            sl = slice(start, start + 2**20)
+            err = values[sl] - self.module(users[sl], items[sl])
+            total = total + (err * err).sum()
+        return total / values.shape[0]
+
+    def fitted_attributes(self):
+        return {"rating_range_": self.rating_range}
+
+
 @register
-class MFRegressor(TorchRecommender):
-    """Matrix factorization of explicit ratings (biased MF), or seed 001's neural variant.
+class MFRegressor(FactorMixin, TorchRecommender):
+    """Matrix factorization of explicit ratings (biased MF), or a neural variant.
 
     The bilinear model predicts ``r̂(u, i) = μ + b_u + b_i + p_u · q_i`` with ``μ`` the mean
-    training rating. With ``hidden_layer_sizes``, it becomes seed 001's network:
-    ``[p_u, q_i]`` → ReLU hidden layers with dropout → a sigmoid scaled to the rating range
-    seen in ``fit``. Both train with the shared loop (Adam/Adagrad/SGD, large batches drawn
-    on the device, early stopping with best-state restore, ``history_``, schedules,
-    checkpoints, ``warm_start``).
+    training rating. With ``hidden_layer_sizes``, it becomes an embedding network (the MLP of
+    neural collaborative filtering, He et al., 2017, applied to ratings): ``[p_u, q_i]`` →
+    ReLU hidden layers with dropout → a sigmoid scaled to the rating range seen in ``fit``.
+    Both train with the shared loop (Adam/Adagrad/SGD, large batches drawn on the device,
+    early stopping with best-state restore, ``history_``, schedules, checkpoints,
+    ``warm_start``).
 
     Every history row is *folded in*: its user vector is computed with the item side frozen —
     in closed form for the bilinear model (batched ridge regression on the device, the exact
@@ -152,9 +190,9 @@ class MFRegressor(TorchRecommender):
     ----------
     n_factors : int, default=32
         Dimension of the user and item vectors.
-    hidden_layer_sizes : tuple of int, optional
-        ``None`` or ``()``: the bilinear model. Otherwise the widths of the hidden layers of
-        the network (e.g. ``(256, 64)``).
+    hidden_layer_sizes : tuple of int, default=()
+        ``()``: no hidden layer, the bilinear model. Otherwise the widths of the hidden
+        layers of the network (e.g. ``(256, 64)``).
     dropout : float, default=0.0
         Network only: dropout after each hidden layer.
     embedding_dropout : float, default=0.0
@@ -170,8 +208,7 @@ class MFRegressor(TorchRecommender):
         Network only: learning rate of the fold-in.
     clip : bool, default=True
         Clip predictions to the rating range seen in ``fit``.
-    optimizer : {"adam", "adamw", "adagrad", "sgd", "sparse_adam"}, default="adam"
-        ``"sparse_adam"`` is not available: the L2 term needs dense gradients here.
+    optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
     learning_rate : float, default=0.005
     batch_size : int, default=4096
         Ratings per step. Larger batches make epochs faster on a GPU (use 2**16 or more on
@@ -186,7 +223,8 @@ class MFRegressor(TorchRecommender):
     n_iter_no_change : int, default=5
     tol : float, default=1e-4
     lr_schedule : {None, "cosine", "triangular"}, default=None
-        Seed 001's schedules: cosine annealing with restarts, or a triangular cycle.
+        Cosine annealing with restarts (Loshchilov & Hutter, 2017), or a triangular cycle
+        (Smith, 2017).
     lr_cycle : int, default=2
         Epochs per learning-rate cycle.
     checkpoint_every : int, default=0
@@ -242,9 +280,12 @@ class MFRegressor(TorchRecommender):
     """
 
     _kind = "regressor"
+    _factor_names = {"user_factors_": "user_factors", "item_factors_": "item_factors", "item_bias_": "item_bias"}
     _param_specs = dict(
         TorchRecommender._param_specs,
         n_factors=dict(kind="int", low=1),
+        hidden_layer_sizes=dict(kind="sequence"),
+        optimizer=dict(kind="str", options=("adam", "adamw", "adagrad", "sgd")),
         dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
         embedding_dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
         alpha=dict(kind="float", low=0),
@@ -253,7 +294,7 @@ class MFRegressor(TorchRecommender):
         clip=dict(kind="bool"),
     )
 
-    def __init__(self, n_factors=32, *, hidden_layer_sizes=None, dropout=0.0, embedding_dropout=0.0, alpha=0.05,
+    def __init__(self, n_factors=32, *, hidden_layer_sizes=(), dropout=0.0, embedding_dropout=0.0, alpha=0.05,
                  fold_in_steps=100, fold_in_learning_rate=0.05, clip=True, optimizer="adam", learning_rate=0.005,
                  batch_size=4096, max_iter=50, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
@@ -291,75 +332,42 @@ class MFRegressor(TorchRecommender):
                 fold_in_steps=10),
         ]
 
-    # ------------------------------------------------------------ parameters
-    def _hidden(self):
-        h = self.hidden_layer_sizes
-        if h is None:
-            return ()
-        if isinstance(h, numbers.Integral) and not isinstance(h, bool):
-            h = (h,)
-        if not isinstance(h, (tuple, list)) or not all(
-                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in h):
-            raise_invalid("hidden_layer_sizes", "None or a tuple of positive ints", self.hidden_layer_sizes, TypeError)
-        if any(v < 1 for v in h):
-            raise_invalid("hidden_layer_sizes", "None or a tuple of positive ints", self.hidden_layer_sizes)
-        return tuple(int(v) for v in h)
-
-    def _check_params(self):
-        super()._check_params()
-        self._hidden()
-        if self.optimizer == "sparse_adam":
-            raise_invalid("optimizer", "one of 'adam', 'adamw', 'adagrad', 'sgd' (the L2 term of MFRegressor "
-                          "needs dense gradients)", self.optimizer)
+    def _fit_spec(self):
+        return dict(super()._fit_spec(), hidden_layer_sizes=check_param(
+            "hidden_layer_sizes", self.hidden_layer_sizes, "sequence"))
 
     @property
     def _neural(self):
-        return bool(self._spec["hidden"])
+        return bool(self._spec["hidden_layer_sizes"])
+
+    def _inference_width(self):
+        # The network materialises [B, n_items, width] in its first layer: bound that instead.
+        return max(self._spec["hidden_layer_sizes"] or (1,))
 
     # ------------------------------------------------------------------- fit
-    def _fit(self, X, warm):
-        self._spec = {"hidden": self._hidden(), "alpha": float(self.alpha), "clip": self.clip,
-                      "fold_in_steps": self.fold_in_steps, "fold_in_learning_rate": self.fold_in_learning_rate}
+    def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         low, high = float(X.data.min()), float(X.data.max())
-        if warm and hasattr(self, "rating_range_"):
+        if warm:
+            if previous["hidden_layer_sizes"] != self._spec["hidden_layer_sizes"]:
+                raise_invalid("warm_start", "False when hidden_layer_sizes changes", True)
             low, high = min(low, self.rating_range_[0]), max(high, self.rating_range_[1])
-        self.rating_range_ = (low, high)
-        # The network materialises [B, n_items, width] in its first layer: bound that instead.
-        self._inference_elements = max(2**24 // max(self._spec["hidden"] or (1,)), 1)
-        return super()._fit(X, warm)
+        X_train, X_val = self._split(X, self._seed)
+        module = self.module_ if warm else self._build_module(X_train, (low, high))
+        return MFTrainer(module.to(self.device_), X_train, X_val, generator, self._spec["alpha"], (low, high),
+                         **self._gradient_options(warm))
 
-    def _build_module(self, X, generator):
+    def _build_module(self, X, rating_range):
         n_users, n_items = X.shape
-        # The module is built on the CPU from a CPU generator, so its initial state is the same
-        # on every device; the loop's generator (on device_) only draws batches.
+        # Built on the CPU from a CPU generator, so its initial state is the same on every
+        # device; the trainer's generator (on device_) only draws batches.
         gen = torch.Generator().manual_seed(int(self._seed) % 2**63)
+        spec = self._spec
         if self._neural:
-            return EmbeddingNet(n_users, n_items, self.n_factors, self._spec["hidden"], self.dropout,
-                                self.embedding_dropout, self.rating_range_, generator=gen)
-        module = BiasedMF(n_users, n_items, self.n_factors, generator=gen)
+            return EmbeddingNet(n_users, n_items, spec["n_factors"], spec["hidden_layer_sizes"], spec["dropout"],
+                                spec["embedding_dropout"], rating_range, generator=gen)
+        module = BiasedMF(n_users, n_items, spec["n_factors"], generator=gen)
         module.global_mean.fill_(float(X.data.mean()))
         return module
-
-    def _training_data(self, X):
-        users, items, values = DeviceCSR.from_scipy(X, self.device_).coo()
-        return {"users": users, "items": items, "values": values, "n": int(X.nnz)}
-
-    def _n_samples(self, data):
-        return data["n"]
-
-    def _loss(self, data, idx, generator):
-        pred, penalty = self.module_.terms(data["users"][idx], data["items"][idx])
-        err = data["values"][idx] - pred
-        return (err * err).mean() + self._spec["alpha"] * penalty.mean()
-
-    def _validation_loss(self, data, generator):
-        """Mean squared error on the validation ratings (no penalty, learned user vectors)."""
-        total = torch.zeros((), device=self.device_)
-        for start in range(0, data["n"], 2**20):
-            sl = slice(start, start + 2**20)
-            err = data["values"][sl] - self.module_(data["users"][sl], data["items"][sl])
-            total = total + (err * err).sum()
-        return total / data["n"]
 
     # ------------------------------------------------------------- inference
     def _fold_in(self, batch):
@@ -400,35 +408,17 @@ class MFRegressor(TorchRecommender):
 
     def _fold_in_reproduces_learned(self):
         # A network's user vectors are not identifiable: its fold-in is checked by RMSE instead.
-        return not self._hidden()
+        return not check_param("hidden_layer_sizes", self.hidden_layer_sizes, "sequence")
 
     def _learned_user_vectors(self):
         """User vectors learned for the training rows (fold-in must reproduce them)."""
         return self.user_factors_
 
     # ------------------------------------------------------ fitted attributes
-    def _param_array(self, name):
-        return getattr(self.module_, name).detach().cpu().numpy().copy()
-
-    @property
-    def user_factors_(self):
-        """Learned user vectors of the training rows, ``(n_users_, n_factors)``."""
-        return self._param_array("user_factors")
-
-    @property
-    def item_factors_(self):
-        """Learned item vectors, ``(n_items_, n_factors)``."""
-        return self._param_array("item_factors")
-
     @property
     def user_bias_(self):
         """Learned user biases (bilinear model)."""
-        return self._param_array("user_bias")
-
-    @property
-    def item_bias_(self):
-        """Learned item biases (bilinear model)."""
-        return self._param_array("item_bias")
+        return self.module_.user_bias.detach().cpu().numpy().copy()
 
     @property
     def global_mean_(self):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SequenceModule", "full_softmax_loss", "sampled_softmax_loss", "bce_loss"]
+__all__ = ["SequenceModule"]
 
 N_GAP_BUCKETS = 64
 
@@ -167,38 +167,3 @@ class SequenceModule(nn.Module):
         if items is None:
             return z @ W.t().to(z.dtype) + self.rating_bias + self.rating_mean
         return (z * W[items].to(z.dtype)).sum(-1) + self.rating_bias[items] + self.rating_mean
-
-
-def full_softmax_loss(module, h, targets):
-    """Cross-entropy over all items; ``targets`` ``-100`` are ignored. ``h``: ``[N, d]``."""
-    return F.cross_entropy(module.scores(h).float(), targets, ignore_index=-100)
-
-
-def sampled_softmax_loss(module, h, targets, n_negatives, generator):
-    """Softmax over the target and ``n_negatives`` uniform items shared by the batch.
-
-    A negative equal to the row's target is removed from that row's softmax.
-    """
-    valid = targets >= 0
-    t = targets.clamp(min=0)
-    W = module.output_weights()
-    neg = torch.randint(module.n_items, (n_negatives,), generator=generator, device=h.device)
-    pos_logit = (h * W[t].to(h.dtype)).sum(-1)  # [N]
-    neg_logit = h @ W[neg].t().to(h.dtype)  # [N, n_neg]
-    neg_logit = neg_logit.float().masked_fill(neg.unsqueeze(0) == t.unsqueeze(1), float("-inf"))
-    logits = torch.cat([pos_logit.float().unsqueeze(1), neg_logit], dim=1)
-    nll = torch.logsumexp(logits, 1) - logits[:, 0]
-    return (nll * valid).sum() / valid.sum().clamp(min=1)
-
-
-def bce_loss(module, h, targets, generator):
-    """Original SASRec: binary cross-entropy of the target against one uniform other item."""
-    valid = targets >= 0
-    t = targets.clamp(min=0)
-    W = module.output_weights()
-    neg = torch.randint(max(module.n_items - 1, 1), t.shape, generator=generator, device=h.device)
-    neg = neg + (neg >= t).long()  # uniform over the items other than the target
-    s_pos = (h * W[t].to(h.dtype)).sum(-1).float()
-    s_neg = (h * W[neg].to(h.dtype)).sum(-1).float()
-    loss = F.softplus(-s_pos) + F.softplus(s_neg)
-    return (loss * valid).sum() / valid.sum().clamp(min=1)

@@ -4,29 +4,36 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
-from .._torch import DeviceCSR
+from .._torch import DeviceCSR, GradientTrainer
+from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register
+from ..losses import bce_loss, full_softmax_loss, sampled_softmax_loss
 from ..model_selection import holdout_split
 from ..utils.validation import check_heldout, check_interactions, raise_invalid
-from ._module import N_GAP_BUCKETS, SequenceModule, bce_loss, full_softmax_loss, sampled_softmax_loss
+from ._module import N_GAP_BUCKETS, SequenceModule
 from ._sequences import build_sequences, time_gap_buckets
 
-__all__ = ["SequenceTransformer"]
+__all__ = ["SequenceTransformer", "ADAM_BETAS"]
+
+#: Adam's moment decay rates for the transformer, as in SASRec's reference code.
+ADAM_BETAS = (0.9, 0.98)
 
 
-@dataclass
-class _Heldout:
-    """Validation rows: their training history and the held-out next item (one per row)."""
+_ARCHITECTURE = ("objective", "max_seq_len", "n_factors", "n_layers", "n_heads", "ff_dim", "tied", "time_features",
+                 "has_ratings")
 
-    history: sp.csr_matrix
-    target: sp.csr_matrix
+
+def _autocast(device, mixed_precision):
+    """bfloat16 autocast on CUDA when asked; a no-op elsewhere."""
+    if device.type == "cuda" and mixed_precision:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 @register
@@ -49,11 +56,11 @@ class SequenceTransformer(TorchRecommender):
     objective : {"causal", "masked"}, default="causal"
     loss : {"ce", "sampled", "bce"}, default="ce"
         ``"ce"``: softmax cross-entropy over all items (the strongest in recent
-        replicability studies). ``"sampled"``: softmax over the target and ``n_negatives``
-        uniform items shared by the batch (large catalogues). ``"bce"``: binary
+        replicability studies). ``"sampled"``: softmax over the target and
+        ``n_shared_negatives`` uniform items shared by the batch (large catalogues). ``"bce"``: binary
         cross-entropy against one uniform negative per position (the original SASRec).
-    n_negatives : int, default=256
-        Negatives of ``loss="sampled"``.
+    n_shared_negatives : int, default=256
+        Negatives of ``loss="sampled"``, drawn once per batch and shared by its positions.
     max_seq_len : int, default=50
         Longest sequence seen by the model (the latest items of a longer history are kept).
         In masked mode the appended mask token takes one place.
@@ -67,7 +74,7 @@ class SequenceTransformer(TorchRecommender):
         Hidden width of the feed-forward layers; ``n_factors`` when omitted (as SASRec).
     dropout : float, default=0.2
         Dropout on the embeddings, the attention weights and the feed-forward layers.
-    tied_embeddings : bool, default=True
+    tied : bool, default=True
         Score items with the input item embeddings (SASRec); ``False`` learns a separate
         output table.
     time_features : bool, default=False
@@ -78,8 +85,8 @@ class SequenceTransformer(TorchRecommender):
         last item masked, the position asked at inference).
     rating_weight : float, default=1.0
         Weight of the squared error of the rating head when ``fit`` receives ``ratings``.
-    alpha : float, default=0.0
-        L2 penalty (weight decay of the optimizer).
+    weight_decay : float, default=0.0
+        The optimizer's weight decay (decoupled for ``optimizer="adamw"``).
     learning_rate : float, default=1e-3
     batch_size : int, default=128
         Sequences per batch.
@@ -95,7 +102,7 @@ class SequenceTransformer(TorchRecommender):
     n_iter_no_change : int, default=10
     tol : float, default=0.0
         Minimum improvement of the monitored value.
-    optimizer : {"adam", "adamw", "adagrad", "sgd", "sparse_adam"}, default="adam"
+    optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
     lr_schedule : {None, "cosine", "triangular"}, default=None
     lr_cycle : int, default=2
     mixed_precision : bool, default=True
@@ -162,47 +169,48 @@ class SequenceTransformer(TorchRecommender):
     [4, 5, 6, 7]
     """
 
-    _adam_betas = (0.9, 0.98)  # SASRec's
+    _history_dtype = torch.float64  # exact Unix timestamps
     _param_specs = dict(
         TorchRecommender._param_specs,
         n_factors=dict(kind="int", low=1),
         objective=dict(kind="str", options=("causal", "masked")),
         loss=dict(kind="str", options=("ce", "sampled", "bce")),
-        n_negatives=dict(kind="int", low=1),
+        n_shared_negatives=dict(kind="int", low=1),
         max_seq_len=dict(kind="int", low=2),
         n_layers=dict(kind="int", low=1),
         n_heads=dict(kind="int", low=1),
         ff_dim=dict(kind="int", low=1, allow_none=True),
         dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
-        tied_embeddings=dict(kind="bool"),
+        tied=dict(kind="bool"),
         time_features=dict(kind="bool"),
         mask_prob=dict(kind="float", low=0, high=1, low_inclusive=False, high_inclusive=False),
         rating_weight=dict(kind="float", low=0),
-        alpha=dict(kind="float", low=0),
+        weight_decay=dict(kind="float", low=0),
+        optimizer=dict(kind="str", options=("adam", "adamw", "adagrad", "sgd")),
         mixed_precision=dict(kind="bool"),
         validation_fraction=dict(kind="float", low=0, high=1, low_inclusive=False),
     )
 
-    def __init__(self, n_factors=64, *, objective="causal", loss="ce", n_negatives=256, max_seq_len=50,
-                 n_layers=2, n_heads=1, ff_dim=None, dropout=0.2, tied_embeddings=True, time_features=False,
-                 mask_prob=0.15, rating_weight=1.0, alpha=0.0, learning_rate=1e-3, batch_size=128, max_iter=200,
+    def __init__(self, n_factors=64, *, objective="causal", loss="ce", n_shared_negatives=256, max_seq_len=50,
+                 n_layers=2, n_heads=1, ff_dim=None, dropout=0.2, tied=True, time_features=False,
+                 mask_prob=0.15, rating_weight=1.0, weight_decay=0.0, learning_rate=1e-3, batch_size=128, max_iter=200,
                  early_stopping=True, validation_fraction=1.0, n_iter_no_change=10, tol=0.0, optimizer="adam",
                  lr_schedule=None, lr_cycle=2, mixed_precision=True, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
         self.n_factors = n_factors
         self.objective = objective
         self.loss = loss
-        self.n_negatives = n_negatives
+        self.n_shared_negatives = n_shared_negatives
         self.max_seq_len = max_seq_len
         self.n_layers = n_layers
         self.n_heads = n_heads
         self.ff_dim = ff_dim
         self.dropout = dropout
-        self.tied_embeddings = tied_embeddings
+        self.tied = tied
         self.time_features = time_features
         self.mask_prob = mask_prob
         self.rating_weight = rating_weight
-        self.alpha = alpha
+        self.weight_decay = weight_decay
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.max_iter = max_iter
@@ -226,8 +234,8 @@ class SequenceTransformer(TorchRecommender):
         small = dict(n_factors=8, max_seq_len=6, n_layers=1, batch_size=16, learning_rate=0.01)
         return [
             cls(**small, max_iter=4, early_stopping=False, n_heads=2),
-            cls(**small, objective="masked", loss="sampled", n_negatives=8, max_iter=4, n_iter_no_change=2,
-                time_features=True, tied_embeddings=False),
+            cls(**small, objective="masked", loss="sampled", n_shared_negatives=8, max_iter=4, n_iter_no_change=2,
+                time_features=True, tied=False),
         ]
 
     # ------------------------------------------------------------ parameters
@@ -235,9 +243,6 @@ class SequenceTransformer(TorchRecommender):
         super()._check_params()
         if self.n_factors % self.n_heads:
             raise_invalid("n_heads", f"a divisor of n_factors={self.n_factors}", self.n_heads)
-
-    def _weight_decay(self):
-        return self.alpha
 
     # ------------------------------------------------------------------- fit
     def fit(self, X, y=None, *, ratings=None):
@@ -269,7 +274,6 @@ class SequenceTransformer(TorchRecommender):
         >>> m.predict_rating(X).shape
         (2, 4)
         """
-        self._pending_ratings = None
         if ratings is not None:
             self._check_params()
             full = check_interactions(X, "X")
@@ -281,28 +285,24 @@ class SequenceTransformer(TorchRecommender):
                 raise_invalid("ratings", "a matrix with a stored rating at exactly the interactions of "
                               "X (or X + y)", f"<shape {R.shape} with {R.nnz} stored ratings for "
                               f"{full.nnz} interactions of shape {full.shape}>")
-            self._pending_ratings = R
-        try:
-            return super().fit(X, y)
-        finally:
-            del self._pending_ratings
+            ratings = R
+        return super().fit(X, y, ratings=ratings)
 
-    def _fit(self, X, warm):
-        ratings = getattr(self, "_pending_ratings", None)
-        if warm and (ratings is not None) != self._spec["has_ratings"]:
-            raise_invalid("ratings", "given in every fit or in none (warm_start=True)",
-                          "<a change from the previous fit>")
-        if warm:  # the network keeps its structure; only the autocast switch may change
-            self._spec = dict(self._spec, mixed_precision=self.mixed_precision)
-        else:
-            self._spec = {"objective": self.objective, "max_seq_len": self.max_seq_len,
-                          "time_features": self.time_features, "has_ratings": ratings is not None,
-                          "mixed_precision": self.mixed_precision}
-        self._ratings = ratings  # read by _training_data; dropped after the fit
-        try:
-            return super()._fit(X, warm)
-        finally:
-            self._ratings = None
+    def _fit_spec(self):
+        return dict(super()._fit_spec(), has_ratings=False)
+
+    def _make_trainer(self, X, *, generator, seed, warm, previous=None, ratings=None):
+        spec = self._spec
+        spec["has_ratings"] = ratings is not None
+        if warm:
+            changed = [k for k in _ARCHITECTURE if spec[k] != previous[k]]
+            if changed:
+                raise_invalid("warm_start", f"False when the network changes ({', '.join(changed)} differ from "
+                              "the fitted model; ratings must be given in every fit or in none)", True)
+        X_train, X_val = self._split(X, self._seed)
+        module = self.module_ if warm else self._build_module(X_train, generator, ratings)
+        return SequenceTrainer(module, X_train, X_val, ratings, generator, spec, self._rows_per_batch(X.shape[1]),
+                               **self._gradient_options(warm, betas=ADAM_BETAS, weight_decay=spec["weight_decay"]))
 
     def _validation_split(self, X, seed):
         counts = np.diff(X.indptr)
@@ -318,164 +318,28 @@ class SequenceTransformer(TorchRecommender):
         X_train = (X - held).tocsr()
         X_train.eliminate_zeros()
         rows = np.flatnonzero(chosen)
-        return X_train, _Heldout(X_train[rows], held.tocsr()[rows])
+        return X_train, (X_train[rows], held.tocsr()[rows])
 
-    def _build_module(self, X, generator):
+    def _build_module(self, X, generator, ratings):
         s = self._spec
-        width = self.ff_dim or self.n_factors
-        module = SequenceModule(X.shape[1], s["max_seq_len"], self.n_factors, self.n_layers, self.n_heads,
-                                width, self.dropout, causal=s["objective"] == "causal",
-                                tied=self.tied_embeddings, time_features=s["time_features"],
-                                rating_head=s["has_ratings"])
+        module = SequenceModule(X.shape[1], s["max_seq_len"], s["n_factors"], s["n_layers"], s["n_heads"],
+                                s["ff_dim"] or s["n_factors"], s["dropout"], causal=s["objective"] == "causal",
+                                tied=s["tied"], time_features=s["time_features"], rating_head=s["has_ratings"])
+        module = module.to(self.device_)
         _init_parameters(module, generator)
         if s["has_ratings"]:
-            module.rating_mean.fill_(float(self._ratings.data.mean()))
+            module.rating_mean.fill_(float(ratings.data.mean()))
         return module
 
-    def _csr_to_device(self, X):
-        return DeviceCSR.from_scipy(X, self.device_, dtype=torch.float64)  # exact Unix timestamps
-
-    def _training_data(self, X):
-        if isinstance(X, _Heldout):
-            target = X.target.tocsr()
-            held = np.full(X.history.shape[0], -1, dtype=np.int64)
-            held[np.repeat(np.arange(target.shape[0]), np.diff(target.indptr))] = target.indices
-            return {"history": self._csr_to_device(X.history), "held": torch.as_tensor(held, device=self.device_)}
-        s = self._spec
-        width = s["max_seq_len"] + (s["objective"] == "causal")  # inputs + the next item
-        D = self._csr_to_device(X)
-        extra = None
-        if self._ratings is not None:
-            extra = torch.as_tensor(_values_at(self._ratings, X), dtype=torch.float32, device=self.device_)
-        items, keys, lengths, ratings = build_sequences(D.indptr, D.indices, D.values, width,
-                                                        pad=self.n_items_, extra=extra)
-        keep = np.flatnonzero(np.minimum(np.diff(X.indptr), width) >= 2)
-        if keep.size == 0:
-            raise_invalid("X", "a matrix with at least one row of 2 or more interactions to learn from",
-                          "<none>")
-        keep_t = torch.as_tensor(keep, device=self.device_)
-        data = {"items": items[keep_t], "lengths": lengths[keep_t], "n": int(keep.size),
-                "host_lengths": np.minimum(np.diff(X.indptr), width)[keep]}
-        data["gaps"] = time_gap_buckets(keys[keep_t], data["lengths"], N_GAP_BUCKETS) if s["time_features"] else None
-        data["ratings"] = ratings[keep_t] if ratings is not None else None
-        return data
-
-    def _n_samples(self, data):
-        return data["n"]
-
     def _autocast(self):
-        if self.device_.type == "cuda" and self._spec["mixed_precision"]:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
-
-    def _loss(self, data, idx, generator):
-        m, s = self.module_, self._spec
-        items, lengths = data["items"][idx], data["lengths"][idx]
-        gaps, ratings = data["gaps"], data["ratings"]
-        gaps = gaps[idx] if gaps is not None else None
-        ratings = ratings[idx] if ratings is not None else None
-        compact = self.device_.type == "cpu"  # host reads are free on the CPU: skip the padding
-        if compact:
-            w = int(lengths.max())
-            items = items[:, :w]
-            gaps = gaps[:, :w] if gaps is not None else None
-            ratings = ratings[:, :w] if ratings is not None else None
-        pad = m.pad
-        with self._autocast():
-            if s["objective"] == "causal":
-                target = items[:, 1:]  # [B, L]
-                valid = target != pad
-                tokens = torch.where(valid, items[:, :-1], pad)
-                h = m.encode(tokens, lengths - 1, gaps[:, :-1] if gaps is not None else None, generator)
-                rating_target = ratings[:, 1:] if ratings is not None else None
-            else:
-                tokens, target, valid, gaps = self._mask_tokens(items, lengths, gaps, generator)
-                h = m.encode(tokens, lengths, gaps, generator)
-                rating_target = ratings
-            h = h.reshape(-1, h.shape[-1])  # [B * L, d]
-            target, valid = target.reshape(-1), valid.reshape(-1)
-            if rating_target is not None:
-                rating_target = rating_target.reshape(-1)
-            if compact:
-                h, target = h[valid], target[valid]
-                rating_target = rating_target[valid] if rating_target is not None else None
-                valid = torch.ones_like(target, dtype=torch.bool)
-            target_or_ignore = torch.where(valid, target, -100)
-            if self.loss == "ce":
-                loss = full_softmax_loss(m, h, target_or_ignore)
-            elif self.loss == "sampled":
-                loss = sampled_softmax_loss(m, h, target_or_ignore, self.n_negatives, generator)
-            else:
-                loss = bce_loss(m, h, target_or_ignore, generator)
-            if rating_target is not None and self.rating_weight > 0:
-                err = (m.rating(h, torch.where(valid, target, 0)).float() - rating_target) ** 2
-                loss = loss + self.rating_weight * (err * valid).sum() / valid.sum().clamp(min=1)
-        return loss
-
-    def _mask_tokens(self, items, lengths, gaps, generator):
-        """BERT4Rec cloze: which positions are masked, and the corrupted input."""
-        m = self.module_
-        B, L = items.shape
-        real = torch.arange(L, device=items.device) < lengths.unsqueeze(1)
-        masked = (torch.rand((B, L), generator=generator, device=items.device) < self.mask_prob) & real
-        last = torch.arange(L, device=items.device) == (lengths - 1).unsqueeze(1)
-        masked = masked | (last & ~masked.any(1, keepdim=True))  # at least one per sequence
-        r = torch.rand((B, L), generator=generator, device=items.device)
-        random_items = torch.randint(m.n_items, (B, L), generator=generator, device=items.device)
-        tokens = torch.where(masked & (r < 0.8), m.mask, torch.where(masked & (r < 0.9), random_items, items))
-        if gaps is not None:
-            gaps = torch.where(masked, N_GAP_BUCKETS, gaps)  # the gap of a hidden item is unknown
-        return tokens, items, masked, gaps
-
-    def _validation_loss(self, data, generator):
-        """Minus NDCG@10 of the held-out next item (full ranking, history excluded)."""
-        hist, held = data["history"], data["held"]
-        total = torch.zeros((), device=self.device_)
-        step = max(1, self._inference_elements // self.n_items_)
-        for start in range(0, hist.n_rows, step):
-            batch = hist.slice_rows(start, min(start + step, hist.n_rows))
-            target = held[start:start + batch.n_rows]
-            scores = self._score_batch(batch).float()
-            scores[batch.row_ids(), batch.indices] = float("-inf")
-            t = scores.gather(1, target.clamp(min=0).unsqueeze(1))
-            ids = torch.arange(scores.shape[1], device=scores.device)
-            rank = (scores > t).sum(1) + ((scores == t) & (ids < target.unsqueeze(1))).sum(1)
-            gain = torch.where((rank < 10) & (target >= 0), 1.0 / torch.log2(rank.float() + 2), 0.0)
-            total = total + gain.sum()
-        return -total / max(hist.n_rows, 1)
-
-    # ------------------------------------------------------------- inference
-    def _row_batches(self, X):
-        data = self._csr_to_device(X)
-        step = max(1, self._inference_elements // self.n_items_)
-        for start in range(0, X.shape[0], step):
-            yield start, data.slice_rows(start, min(start + step, X.shape[0]))
+        return _autocast(self.device_, self._spec["mixed_precision"])
 
     def _last_hidden(self, batch):
         """Hidden state ``[B, d]`` that predicts the next item of each history row."""
-        m, s = self.module_, self._spec
-        L = s["max_seq_len"]
-        masked = s["objective"] == "masked"
-        longest = int(np.diff(batch.indptr_host).max()) if batch.n_rows else 0
-        width = max(1, min(longest, L - masked))
-        items, keys, lengths, _ = build_sequences(batch.indptr, batch.indices, batch.values, width, pad=m.pad)
-        gaps = time_gap_buckets(keys, lengths, N_GAP_BUCKETS) if s["time_features"] else None
-        if masked:  # append the mask token whose prediction is the next item
-            items = torch.cat([items, torch.full_like(items[:, :1], m.pad)], dim=1)
-            at_end = torch.arange(width + 1, device=items.device) == lengths.unsqueeze(1)
-            items = torch.where(at_end, m.mask, items)
-            if gaps is not None:
-                gaps = torch.where(at_end, N_GAP_BUCKETS, torch.cat([gaps, torch.zeros_like(gaps[:, :1])], 1))
-            lengths = lengths + 1
-        else:
-            lengths = lengths.clamp(min=1)  # an empty history reads one padding token
-        with self._autocast():
-            h = m.encode(items, lengths, gaps)
-        return h[torch.arange(h.shape[0], device=h.device), lengths - 1].float()  # [B, d]
+        return last_hidden(self.module_, self._spec, batch)
 
     def _score_batch(self, batch):
-        with self._autocast():
-            return self.module_.scores(self._last_hidden(batch)).float()
+        return self.module_.scores(self._last_hidden(batch))  # float32, outside autocast: exact ties
 
     def _transform_batch(self, batch):
         return self._last_hidden(batch)
@@ -543,6 +407,139 @@ class SequenceTransformer(TorchRecommender):
         if y is None:
             X, y = holdout_split(self._validate_rows(X), 1, strategy="last")
         return super().score(X, y)
+
+
+def last_hidden(module, spec, batch):
+    """Hidden state ``[B, d]`` (float32) that predicts the next item of each history row."""
+    L = spec["max_seq_len"]
+    masked = spec["objective"] == "masked"
+    longest = int(np.diff(batch.indptr_host).max()) if batch.n_rows else 0
+    width = max(1, min(longest, L - masked))
+    items, keys, lengths, _ = build_sequences(batch.indptr, batch.indices, batch.values, width, pad=module.pad)
+    gaps = time_gap_buckets(keys, lengths, N_GAP_BUCKETS) if spec["time_features"] else None
+    if masked:  # append the mask token whose prediction is the next item
+        items = torch.cat([items, torch.full_like(items[:, :1], module.pad)], dim=1)
+        at_end = torch.arange(width + 1, device=items.device) == lengths.unsqueeze(1)
+        items = torch.where(at_end, module.mask, items)
+        if gaps is not None:
+            gaps = torch.where(at_end, N_GAP_BUCKETS, torch.cat([gaps, torch.zeros_like(gaps[:, :1])], 1))
+        lengths = lengths + 1
+    else:
+        lengths = lengths.clamp(min=1)  # an empty history reads one padding token
+    with _autocast(items.device, spec["mixed_precision"]):
+        h = module.encode(items, lengths, gaps)
+    return h[torch.arange(h.shape[0], device=h.device), lengths - 1].float()  # [B, d]
+
+
+class SequenceTrainer(GradientTrainer):
+    """Sequences on the device, the causal or masked objective, and its negatives.
+
+    Validation (with held-out last items): minus the NDCG@10 of the next-item ranking, full
+    ranking with the history excluded.
+    """
+
+    def __init__(self, module, X, X_val, ratings, generator, spec, rows_per_batch, **options):
+        super().__init__(module, generator, **options)
+        self.spec, self.rows_per_batch = spec, rows_per_batch
+        device = generator.device
+        width = spec["max_seq_len"] + (spec["objective"] == "causal")  # inputs + the next item
+        D = DeviceCSR.from_scipy(X, device, dtype=torch.float64)  # exact Unix timestamps
+        extra = None
+        if ratings is not None:
+            extra = torch.as_tensor(_values_at(ratings, X), dtype=torch.float32, device=device)
+        items, keys, lengths, rated = build_sequences(D.indptr, D.indices, D.values, width, pad=module.pad,
+                                                      extra=extra)
+        keep = np.flatnonzero(np.minimum(np.diff(X.indptr), width) >= 2)
+        if keep.size == 0:
+            raise_invalid("X", "a matrix with at least one row of 2 or more interactions to learn from", "<none>")
+        keep_t = torch.as_tensor(keep, device=device)
+        self.items, self.lengths, self.n_samples = items[keep_t], lengths[keep_t], int(keep.size)
+        self.gaps = time_gap_buckets(keys[keep_t], self.lengths, N_GAP_BUCKETS) if spec["time_features"] else None
+        self.ratings = rated[keep_t] if rated is not None else None
+        self.has_validation = X_val is not None
+        if self.has_validation:
+            self.val_hist, self.val_held = (DeviceCSR.from_scipy(part, device, dtype=torch.float64)
+                                            for part in X_val)
+
+    def loss(self, idx):
+        m, s, generator = self.module, self.spec, self.generator
+        items, lengths = self.items[idx], self.lengths[idx]
+        gaps = self.gaps[idx] if self.gaps is not None else None
+        ratings = self.ratings[idx] if self.ratings is not None else None
+        compact = items.device.type == "cpu"  # host reads are free on the CPU: skip the padding
+        if compact:
+            w = int(lengths.max())
+            items = items[:, :w]
+            gaps = gaps[:, :w] if gaps is not None else None
+            ratings = ratings[:, :w] if ratings is not None else None
+        pad = m.pad
+        with _autocast(items.device, s["mixed_precision"]):
+            if s["objective"] == "causal":
+                target = items[:, 1:]  # [B, L]
+                valid = target != pad
+                tokens = torch.where(valid, items[:, :-1], pad)
+                h = m.encode(tokens, lengths - 1, gaps[:, :-1] if gaps is not None else None, generator)
+                rating_target = ratings[:, 1:] if ratings is not None else None
+            else:
+                tokens, target, valid, gaps = self._mask_tokens(items, lengths, gaps)
+                h = m.encode(tokens, lengths, gaps, generator)
+                rating_target = ratings
+            h = h.reshape(-1, h.shape[-1])  # [B * L, d]
+            target, valid = target.reshape(-1), valid.reshape(-1)
+            if rating_target is not None:
+                rating_target = rating_target.reshape(-1)
+            if compact:
+                h, target = h[valid], target[valid]
+                rating_target = rating_target[valid] if rating_target is not None else None
+                valid = torch.ones_like(target, dtype=torch.bool)
+            loss = self._item_loss(h, target, valid)
+            if rating_target is not None and s["rating_weight"] > 0:
+                err = (m.rating(h, torch.where(valid, target, 0)).float() - rating_target) ** 2
+                loss = loss + s["rating_weight"] * (err * valid).sum() / valid.sum().clamp(min=1)
+        return loss
+
+    def _item_loss(self, h, target, valid):
+        """The next-item loss of hidden states ``h`` ``[N, d]``; negatives drawn here."""
+        m, s, generator = self.module, self.spec, self.generator
+        if s["loss"] == "ce":
+            return full_softmax_loss(m.scores(h), torch.where(valid, target, -100))
+        W = m.output_weights()
+        t = torch.where(valid, target, 0)
+        pos = (h * W[t].to(h.dtype)).sum(-1)  # [N]
+        if s["loss"] == "sampled":
+            neg = torch.randint(m.n_items, (s["n_shared_negatives"],), generator=generator, device=h.device)
+            return sampled_softmax_loss(pos, h @ W[neg].t().to(h.dtype), neg.unsqueeze(0) == t.unsqueeze(1), valid)
+        # One uniform negative per position among the items other than the target (SASRec).
+        neg = torch.randint(max(m.n_items - 1, 1), t.shape, generator=generator, device=h.device)
+        neg = neg + (neg >= t).long()
+        return bce_loss(pos.float(), (h * W[neg].to(h.dtype)).sum(-1).float(), valid)
+
+    def _mask_tokens(self, items, lengths, gaps):
+        """BERT4Rec cloze: which positions are masked, and the corrupted input."""
+        m, generator = self.module, self.generator
+        B, L = items.shape
+        real = torch.arange(L, device=items.device) < lengths.unsqueeze(1)
+        masked = (torch.rand((B, L), generator=generator, device=items.device) < self.spec["mask_prob"]) & real
+        last = torch.arange(L, device=items.device) == (lengths - 1).unsqueeze(1)
+        masked = masked | (last & ~masked.any(1, keepdim=True))  # at least one per sequence
+        r = torch.rand((B, L), generator=generator, device=items.device)
+        random_items = torch.randint(m.n_items, (B, L), generator=generator, device=items.device)
+        tokens = torch.where(masked & (r < 0.8), m.mask, torch.where(masked & (r < 0.9), random_items, items))
+        if gaps is not None:
+            gaps = torch.where(masked, N_GAP_BUCKETS, gaps)  # the gap of a hidden item is unknown
+        return tokens, items, masked, gaps
+
+    def validation_loss(self):
+        """Minus NDCG@10 of the held-out next item (full ranking, history excluded)."""
+        hist_all, held_all = self.val_hist, self.val_held
+        total = torch.zeros((), device=hist_all.indices.device)
+        for start in range(0, hist_all.n_rows, self.rows_per_batch):
+            stop = min(start + self.rows_per_batch, hist_all.n_rows)
+            hist = hist_all.slice_rows(start, stop)
+            scores = self.module.scores(last_hidden(self.module, self.spec, hist))
+            part, _ = ndcg_on_device(scores, held_all.slice_rows(start, stop), 10, exclude=hist)
+            total = total + part
+        return -total / max(hist_all.n_rows, 1)
 
 
 def _values_at(M, X):

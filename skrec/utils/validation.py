@@ -87,9 +87,10 @@ def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True,
         Parameter name used in the message.
     value : object
         The value to check.
-    kind : {"int", "float", "bool", "str", "sequence"}
+    kind : {"int", "float", "bool", "str", "sequence", "pair"}
         Expected type. ``"float"`` accepts any real number (ints included); ``"int"``
-        accepts integers but not bools; ``"sequence"`` accepts a list/tuple of positive ints.
+        accepts integers but not bools; ``"sequence"`` accepts a list/tuple of positive ints;
+        ``"pair"`` accepts a float or a pair of floats, each within the bounds.
     low, high : float, optional
         Bounds for numbers.
     low_inclusive, high_inclusive : bool, default=True
@@ -112,9 +113,20 @@ def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True,
     Traceback (most recent call last):
     ...
     ValueError: alpha must be a float >= 0; got -1.
+    >>> check_param("damping", 2.0, "pair", low=0)
+    (2.0, 2.0)
     """
     if value is None and allow_none:
         return value
+    if kind == "pair":
+        expected = "a float or a pair of floats" + (f" >= {low}" if low is not None else "")
+        pair = (value, value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else value
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(
+                isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in pair)):
+            raise_invalid(name, expected, value, TypeError)
+        if not all(np.isfinite(v) and (low is None or v >= low) for v in pair):
+            raise_invalid(name, expected, value)
+        return float(pair[0]), float(pair[1])
     if kind == "str":
         if not isinstance(value, str) or (options is not None and value not in options):
             expected = "one of " + ", ".join(repr(o) for o in options) if options else "a str"
@@ -127,11 +139,11 @@ def check_param(name, value, kind, *, low=None, high=None, low_inclusive=True,
     if kind == "sequence":
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = (value,)
-        ok = isinstance(value, (list, tuple)) and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in value
-        )
-        if not ok:
+        if not (isinstance(value, (list, tuple)) and all(
+                isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value)):
             raise_invalid(name, "a tuple of positive ints", value, TypeError)
+        if any(v <= 0 for v in value):
+            raise_invalid(name, "a tuple of positive ints", value)
         return tuple(int(v) for v in value)
     if kind == "int":
         ok_type = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
@@ -193,7 +205,7 @@ def check_random_seed(random_state):
 
 
 def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_empty=False,
-                       keep_zeros=False):
+                       keep_zeros=False, owner="the model"):
     """Validate a user×item interaction matrix and return it as canonical CSR.
 
     The caller's object is never modified: a copy is made whenever anything changes.
@@ -214,6 +226,8 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     keep_zeros : bool, default=False
         Keep explicit stored zeros of sparse input (for matrices whose stored positions
         matter more than their values: predictions, order keys). Dense input never has any.
+    owner : str, default="the model"
+        Who expects ``n_items`` columns (named in that message).
 
     Returns
     -------
@@ -239,7 +253,9 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     if sp.issparse(X):
         if X.ndim != 2:
             raise_invalid(name, "a 2-D sparse matrix", X)
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or np.iscomplexobj(X):
+        if np.iscomplexobj(X):
+            raise_invalid(name, "a matrix of real numbers", f"<dtype {X.dtype}: Complex data not supported>")
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
             raise_invalid(name, "a matrix of numbers", f"<dtype {X.dtype}>", TypeError)
         if X.format == "csr":
             csr = X
@@ -270,16 +286,28 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be a sparse matrix or 2-D array of shape (n_users, "
                             f"n_items); got {describe(X)} that numpy cannot read ({exc}).") from exc
-        if (arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
-                or np.iscomplexobj(arr)):
+        if arr.dtype == object:  # numbers held as Python objects are read as numbers
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"{name} must be a matrix of numbers; got an array of dtype object whose "
+                                f"entries are not all numbers ({exc}).") from exc
+        if np.iscomplexobj(arr):
+            raise_invalid(name, "a matrix of real numbers", f"<array of dtype {arr.dtype}: Complex data not supported>")
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
             raise_invalid(name, "a matrix of numbers", f"<array of dtype {arr.dtype}>", TypeError)
         if arr.ndim != 2:
-            raise_invalid(name, "a 2-D array of shape (n_users, n_items)", f"<array of shape {arr.shape}>")
+            raise_invalid(name, "a 2-D array of shape (n_users, n_items), one row per user (Reshape your data "
+                          "if it holds a single user or item)", f"<array of shape {arr.shape}>")
         if not np.all(np.isfinite(arr)):
             raise_invalid(name, "free of NaN and infinite values", f"<{int(np.sum(~np.isfinite(arr)))} non-finite values>")
         csr = sp.csr_matrix(arr.astype(np.float64))
-    if csr.shape[0] == 0 or csr.shape[1] == 0:
-        raise_invalid(name, "a matrix with at least one row and one column", f"<shape {csr.shape}>")
+    if csr.shape[0] == 0:
+        raise_invalid(name, "a matrix with at least one row and one column",
+                      f"<0 sample(s) (shape={csr.shape}) while a minimum of 1 is required>")
+    if csr.shape[1] == 0:
+        raise_invalid(name, "a matrix with at least one row and one column",
+                      f"<0 feature(s) (shape={csr.shape}) while a minimum of 1 is required>")
     if not np.all(np.isfinite(csr.data)):
         raise_invalid(name, "free of NaN and infinite values",
                       f"<{int(np.sum(~np.isfinite(csr.data)))} non-finite stored values>")
@@ -289,7 +317,7 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
         raise_invalid(name, "a matrix of non-negative values", f"<minimum {csr.data.min():g}>")
     if n_items is not None and csr.shape[1] != n_items:
         raise_invalid(name, f"a matrix with n_items_={n_items} columns (as seen in fit)",
-                      f"<{csr.shape[1]} columns>")
+                      f"<{name} has {csr.shape[1]} features, but {owner} is expecting {n_items} features as input>")
     if not allow_empty and csr.nnz == 0:
         raise_invalid(name, "a matrix with at least one stored interaction", "<no stored interaction>")
     csr.indices = csr.indices.astype(np.int64, copy=False)

@@ -1,0 +1,202 @@
+"""EASE: the closed-form item-item model, with EDLAE's dropout and DAN's normalisations."""
+
+from __future__ import annotations
+
+import torch
+
+from .._torch import DeviceCSR, Trainer
+from .._torch.device import free_memory
+from ..base import TorchRecommender, register
+from ..utils.validation import raise_invalid
+from ._autoencoder import forward_scores, item_scale, normalized_input, row_weights
+from ._module import AutoencoderModule
+
+__all__ = ["EASE"]
+
+
+def solve_bytes(n_items, normalize):
+    """Device memory the solve peaks at, in bytes: float64 ``n_items x n_items`` matrices.
+
+    At most two float64 matrices are alive at a time (the regularised Gram matrix and its
+    Cholesky factor, then the factor and the inverse: ``16 n²`` bytes), three with
+    ``normalize`` (the cross term ``X̃ᵀ W X`` and then the product ``P C`` as well), plus
+    the float32 layer itself (``4 n²``) and half a matrix of margin for the solver's
+    workspace (``4 n²``). The row batches that build the Gram matrix are bounded apart.
+
+    Examples
+    --------
+    >>> solve_bytes(1000, False) / 1000**2, solve_bytes(1000, True) / 1000**2
+    (24.0, 32.0)
+    """
+    return (24 if not normalize else 32) * n_items * n_items
+
+
+class EASETrainer(Trainer):
+    """One exact solve: ``B = P C - P diag(γ)``, zero diagonal, ``P = (X̃ᵀ W X̃ + Λ)⁻¹``.
+
+    ``C = X̃ᵀ W X`` (``W = diag(n_u ** -user_norm)``), ``Λ = diag(alpha + p / (1 - p) G_jj)``
+    and ``γ`` the Lagrange multipliers that hold the diagonal at zero. Without ``normalize``
+    ``C = G = P⁻¹ - Λ``, so ``B = I - P diag(1 / diag P)`` (Steck, 2019), computed in place.
+    """
+
+    max_epochs = 1
+
+    def __init__(self, X, device, spec, rows_per_batch):
+        self.X, self.device, self.spec, self.rows_per_batch = X, device, spec, rows_per_batch
+        self.module = AutoencoderModule(X.shape[1], ()).to(device)
+        self.item_scale = item_scale(X, spec["item_norm"], device)
+
+    def train_epoch(self):
+        s, dev, X = self.spec, self.device, self.X
+        n_items = X.shape[1]
+        csr = DeviceCSR.from_scipy(X, dev, dtype=torch.float64)
+        weights = row_weights(X, s["user_norm"], dev)
+        reg = torch.zeros((n_items, n_items), dtype=torch.float64, device=dev)  # X̃ᵀ diag(w) X̃, then + Λ
+        cross = torch.zeros_like(reg) if s["normalize"] else None  # X̃ᵀ diag(w) X
+        for start in range(0, X.shape[0], self.rows_per_batch):  # accumulated in place, batch by batch
+            stop = min(start + self.rows_per_batch, X.shape[0])
+            x = csr.slice_rows(start, stop).to_dense()
+            xi = normalized_input(x, s["normalize"])
+            xw = xi if weights is None else xi * weights[start:stop, None]
+            reg.addmm_(xw.T, xi)
+            if cross is not None:
+                cross.addmm_(xw.T, x)
+        del csr
+        diag = reg.diagonal()
+        p = s["input_dropout"]
+        # Dropout with 1/(1-p) scaling adds p/(1-p) * Σ_j G_jj B_j² in expectation (EDLAE); the
+        # tiny jitter keeps alpha=0 solvable when an item is never used.
+        jitter = 1e-8 * (diag.mean() + 1.0)
+        diag.add_((p / (1.0 - p)) * diag + s["alpha"] + jitter)
+        chol, info = torch.linalg.cholesky_ex(reg)  # reg is symmetric positive definite
+        del reg, diag
+        if int(info):
+            raise_invalid("alpha", "large enough for the regularised Gram matrix to be positive definite",
+                          s["alpha"])
+        P = torch.cholesky_inverse(chol)
+        del chol
+        if cross is None:
+            B = P.div_(-torch.diagonal(P).clone().unsqueeze(0))  # -P_ij / P_jj
+        else:
+            B = P @ cross
+            del cross
+            gamma = torch.diagonal(B) / torch.diagonal(P)
+            B.addcmul_(P, gamma.unsqueeze(0), value=-1.0)
+            del P
+        B.fill_diagonal_(0.0)
+        with torch.no_grad():
+            self.module.item_item.copy_(B)
+        return None  # exact: there is no loss curve
+
+    def fitted_attributes(self):
+        return {"_item_scale": self.item_scale}
+
+
+@register
+class EASE(TorchRecommender):
+    """EASE, the embarrassingly shallow autoencoder: an item-item matrix in closed form.
+
+    Scores ``x·B`` with ``B`` the zero-diagonal ``n_items × n_items`` matrix minimising
+    ``|X - X B|² + alpha |B|²`` (Steck, 2019). ``input_dropout`` turns it into the full-rank
+    EDLAE (Steck, 2020), whose dropout enters the solution as its exact expected penalty;
+    ``user_norm`` and ``item_norm`` add DAN's normalisations (Park et al., 2025). Any
+    history row is scored by one product: fold-in is exact and free.
+
+    Parameters
+    ----------
+    alpha : float >= 0, default=500.0
+        L2 strength ``λ`` on ``B``.
+    input_dropout : float in [0, 1), default=0.0
+        EDLAE's dropout probability of the input entries, solved in expectation.
+    user_norm : float >= 0, default=0.0
+        Weight each training row by ``n_u ** -user_norm`` in the Gram matrix (DAN), so very
+        active users do not dominate; the useful ``alpha`` shrinks with it.
+    item_norm : float >= 0, default=0.0
+        DAN's item normalisation: scores are ``x·W`` with ``W_ij = B_ij (c_i / c_j) **
+        item_norm``, ``c`` the items' training counts (damps popular targets).
+    normalize : bool, default=False
+        Divide each input row by its L2 norm before the product.
+    device : str, default="auto"
+        The solve needs about ``24 * n_items**2`` bytes on the device (``32 * n_items**2``
+        with ``normalize=True``: float64 ``n_items x n_items`` matrices, see Notes);
+        ``fit`` refuses with a ``ValueError`` when that much is not free.
+
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+        Holds ``item_item``, the matrix ``B``.
+    n_users_, n_items_, n_iter_, history_, device_
+
+    Notes
+    -----
+    With ``X̃`` the (normalised) input rows, ``W = diag(n_u ** -user_norm)``,
+    ``G = X̃ᵀ W X̃`` and ``C = X̃ᵀ W X``, ``B`` minimises
+    ``Σ_u w_u |x_u - x̃_u B|² + Σ_j (alpha + p / (1 - p) G_jj) |B_j|²`` under
+    ``diag(B) = 0``, the second term being the L2 penalty plus dropout's exact expected
+    penalty on the rows of ``B`` (EDLAE). Its solution is ``B = P C - P diag(γ)`` with
+    ``P = (G + Λ)⁻¹`` (inverted through its Cholesky factor) and ``γ_j = (P C)_jj / P_jj``;
+    without ``normalize``, ``C = G`` and this is Steck's ``B = I - P diag(1 / diag P)``.
+    The solve works in float64 and holds at most two ``n_items x n_items`` matrices at a
+    time (three with ``normalize``), besides the float32 ``B``; the Gram matrix is built in
+    row batches whose size bounds the rest.
+
+    References
+    ----------
+    Steck. Embarrassingly Shallow Autoencoders for Sparse Data. WWW 2019.
+    Steck. Autoencoders that don't overfit towards the Identity. NeurIPS 2020.
+    Park, Lee, et al. Why is Normalization Necessary for Linear Recommenders? SIGIR 2025.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> rng = np.random.default_rng(0)
+    >>> X = sp.csr_matrix((rng.random((40, 12)) < 0.3).astype(float))
+    >>> model = EASE(alpha=10.0).fit(X)
+    >>> ids, scores = model.recommend(X[:2], k=3)
+    >>> ids.shape
+    (2, 3)
+    >>> B = model.module_.item_item.detach().numpy()
+    >>> bool(np.allclose(model.predict(X[:2]), X[:2] @ B, atol=1e-5)), float(np.abs(np.diag(B)).max())
+    (True, 0.0)
+
+    DAN's normalised linear autoencoder, rows weighted by ``n_u ** -0.5``, popular targets
+    damped by ``c_j ** -0.2``:
+
+    >>> dan = EASE(alpha=2.0, input_dropout=0.5, user_norm=0.5, item_norm=0.2).fit(X)
+    >>> dan.recommend(X[:1], k=3)[0].shape
+    (1, 3)
+    """
+
+    _param_specs = dict(
+        alpha=dict(kind="float", low=0),
+        input_dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
+        user_norm=dict(kind="float", low=0),
+        item_norm=dict(kind="float", low=0),
+        normalize=dict(kind="bool"),
+    )
+
+    def __init__(self, *, alpha=500.0, input_dropout=0.0, user_norm=0.0, item_norm=0.0, normalize=False,
+                 device="auto"):
+        self.alpha = alpha
+        self.input_dropout = input_dropout
+        self.user_norm = user_norm
+        self.item_norm = item_norm
+        self.normalize = normalize
+        self.device = device
+
+    @classmethod
+    def _test_instances(cls):
+        return [cls(alpha=5.0), cls(alpha=1.0, input_dropout=0.5, user_norm=0.5, item_norm=0.2, normalize=True)]
+
+    def _make_trainer(self, X, *, generator, seed, warm, previous=None):
+        n_items = X.shape[1]
+        need, free = solve_bytes(n_items, self._spec["normalize"]), free_memory(self.device_)
+        if free is not None and need > free:
+            raise_invalid("X", f"at most the items whose {n_items}x{n_items} solve fits on {self.device_} "
+                          f"(about {need / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free); use "
+                          "AutoencoderRecommender((), loss='mse') to train the same layer by gradient",
+                          f"<{n_items} items>")
+        return EASETrainer(X, self.device_, self._spec, self._rows_per_batch(n_items))
+
+    def _score_batch(self, batch):
+        return forward_scores(self.module_, batch.to_dense(), self._spec["normalize"], self._item_scale)

@@ -1,0 +1,279 @@
+"""EASE: the closed-form item-item model, with EDLAE's dropout and DAN's normalisations.
+
+References: Steck, Embarrassingly Shallow Autoencoders for Sparse Data (WWW 2019); Steck,
+Autoencoders that don't overfit towards the Identity (NeurIPS 2020); Park, Lee, et al., Why
+is Normalization Necessary for Linear Recommenders? (SIGIR 2025).
+"""
+
+import re
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skrec import EASE, AutoencoderRecommender, Popularity
+from skrec.autoencoder import _ease
+from skrec.model_selection import evaluate, holdout_split
+
+HISTORY_KEYS = ["epoch", "loss", "lr", "time", "val_loss"]
+
+
+def planted_implicit(n_users=300, n_items=60, n_groups=4, per_user=8, noise=1, seed=0):
+    """Users in groups; each group's positives are drawn from its own item block, plus noise."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(n_groups, size=n_users)
+    block = n_items // n_groups
+    rows, cols = [], []
+    for u in range(n_users):
+        own = rng.choice(np.arange(group[u] * block, (group[u] + 1) * block), size=per_user, replace=False)
+        items = np.unique(np.concatenate([own, rng.choice(n_items, size=noise, replace=False)]))
+        rows += [u] * items.size
+        cols += list(items)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_users, n_items))
+
+
+def numpy_ease(X, alpha, input_dropout=0.0, user_norm=0.0, item_norm=0.0, normalize=False):
+    """An independent EASE / EDLAE / DAN in float64 numpy, one ridge regression per column.
+
+    Column ``k`` of ``B`` regresses the raw target column ``X[:, k]`` on the (normalised)
+    inputs of every *other* item, rows weighted by ``n_u ** -user_norm``, input item ``j``
+    penalised by ``alpha + p / (1 - p) * G_jj`` (dropout's expected penalty). Returns the
+    item-item matrix ``W = diag(c) B diag(1 / c)``, ``c = counts ** item_norm``, and the
+    function that scores history rows with it.
+    """
+    Xd = X.toarray().astype(np.float64)
+    n_items = Xd.shape[1]
+    w = np.maximum(np.diff(X.indptr), 1).astype(np.float64) ** -user_norm
+
+    def inputs(rows):
+        if not normalize:
+            return rows
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+
+    Xi = inputs(Xd)
+    G = Xi.T @ (w[:, None] * Xi)
+    C = Xi.T @ (w[:, None] * Xd)
+    penalty = alpha + input_dropout / (1.0 - input_dropout) * np.diag(G)
+    B = np.zeros((n_items, n_items))
+    for k in range(n_items):
+        others = np.arange(n_items) != k
+        A = G[np.ix_(others, others)] + np.diag(penalty[others])
+        B[others, k] = np.linalg.solve(A, C[others, k])
+    c = np.maximum(np.bincount(X.indices, minlength=n_items), 1).astype(np.float64) ** item_norm
+    W = c[:, None] * B / c[None, :]
+    return W, lambda rows: inputs(rows.toarray().astype(np.float64)) @ W
+
+
+def valued_matrix(seed=0, n_users=50, n_items=10):
+    """Counts 1-3 at random, row densities that vary, one empty row and one unused item."""
+    rng = np.random.default_rng(seed)
+    dense = rng.integers(1, 4, size=(n_users, n_items)) * (
+        rng.random((n_users, n_items)) < rng.uniform(0.15, 0.7, size=(n_users, 1)))
+    dense[3] = 0
+    dense[:, 7] = 0
+    return sp.csr_matrix(dense.astype(float))
+
+
+@pytest.mark.parametrize("params", [
+    dict(alpha=2.0),
+    dict(alpha=0.5, input_dropout=0.4),
+    dict(alpha=1.0, user_norm=0.5),
+    dict(alpha=1.0, item_norm=0.3),
+    dict(alpha=1.0, normalize=True),
+    dict(alpha=0.3, input_dropout=0.25, user_norm=0.7, item_norm=0.4, normalize=True),
+], ids=["ease", "edlae", "dan-user", "dan-item", "normalize", "all"])
+def test_matches_an_independent_numpy_implementation(params):
+    X = valued_matrix()
+    new = valued_matrix(seed=1, n_users=12)  # rows never seen in fit: fold-in is the same product
+    W, scores = numpy_ease(X, **params)
+    model = EASE(**params, device="cpu").fit(X)
+    assert np.abs(model.predict(X) - scores(X)).max() < 1e-5
+    assert np.abs(model.predict(new) - scores(new)).max() < 1e-5
+    B = model.module_.item_item.detach().numpy()
+    assert np.abs(np.diag(B)).max() == 0.0
+    if not params.get("item_norm"):
+        assert np.abs(B - W).max() < 1e-5
+
+
+def test_plain_ease_is_steck_closed_form():
+    """``B = I - P diag(1 / diag P)``, ``P = (XᵀX + λI)⁻¹`` (Steck, 2019), i.e. ``-P_ij / P_jj``."""
+    rng = np.random.default_rng(1)
+    X = sp.csr_matrix((rng.random((80, 15)) < 0.3).astype(float))
+    lam = 3.0
+    model = EASE(alpha=lam, device="cpu").fit(X)
+    P = np.linalg.inv((X.T @ X).toarray() + lam * np.eye(15))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    np.testing.assert_allclose(model.predict(X), X.toarray() @ B, rtol=1e-4, atol=1e-5)
+
+
+def test_fit_records_one_exact_solve():
+    X = valued_matrix()
+    model = EASE(alpha=1.0, device="cpu").fit(X)
+    assert len(model.history_) == 1 and sorted(model.history_[0]) == HISTORY_KEYS
+    record = model.history_[0]
+    assert record["epoch"] == 1 and record["loss"] is None and record["val_loss"] is None
+    assert record["lr"] is None
+    assert model.n_iter_ == 1 and model.n_steps_ == 0
+    assert model.best_iteration_ is None and model.best_score_ is None
+    assert (model.n_users_, model.n_items_) == X.shape
+    assert not hasattr(model, "transform")  # an item-item model has no user code
+    np.testing.assert_array_equal(EASE(alpha=1.0, device="cpu").fit(X).predict(X), model.predict(X))
+
+
+def test_parameters_are_read_at_fit_time():
+    """set_params after fit does not change the fitted model's scores."""
+    X = valued_matrix()
+    model = EASE(alpha=1.0, normalize=True, item_norm=0.3, device="cpu").fit(X)
+    before = model.predict(X)
+    model.set_params(normalize=False, item_norm=0.0)
+    np.testing.assert_array_equal(model.predict(X), before)
+
+
+def test_dropout_is_the_expected_denoising_penalty():
+    """EDLAE's ``B`` minimises the dropout-corrupted objective on average over the masks.
+
+    The closed form adds ``p / (1 - p) diag(G)`` to the ridge; check that this is the
+    exact expectation: a Monte Carlo average over corrupted copies of ``X`` (entries
+    dropped with probability ``p``, the rest scaled by ``1 / (1 - p)``) equals the
+    expected objective, and its gradient vanishes at EDLAE's ``B`` but not at EASE's.
+    """
+    rng = np.random.default_rng(2)
+    X = sp.csr_matrix((rng.random((60, 10)) < 0.4).astype(float))
+    Xd, p, lam = X.toarray(), 0.3, 1.0
+    edlae = EASE(alpha=lam, input_dropout=p, device="cpu").fit(X).module_.item_item.detach().numpy()
+    ease = EASE(alpha=lam, device="cpu").fit(X).module_.item_item.detach().numpy()
+    G = Xd.T @ Xd
+    P = np.linalg.inv(G + np.diag(lam + p / (1 - p) * np.diag(G)))
+    B = P @ G - P * (np.diag(P @ G) / np.diag(P))[None, :]
+    np.fill_diagonal(B, 0.0)
+    np.testing.assert_allclose(edlae, B, rtol=1e-4, atol=1e-5)
+
+    n_masks = 3000
+    corrupted = Xd[None] * (np.random.default_rng(0).random((n_masks,) + Xd.shape) >= p) / (1 - p)
+
+    def monte_carlo(B):
+        B = B.astype(np.float64)
+        residual = Xd[None] - corrupted @ B
+        objective = (residual ** 2).sum((1, 2)).mean() + lam * (B ** 2).sum()
+        grad = -2 * np.einsum("tui,tuj->ij", corrupted, residual) / n_masks + 2 * lam * B
+        np.fill_diagonal(grad, 0.0)  # the diagonal is held at zero
+        return objective, np.linalg.norm(grad)
+
+    def expected(B):
+        return ((Xd - Xd @ B) ** 2).sum() + (p / (1 - p) * np.diag(G)[:, None] * B ** 2).sum() + lam * (B ** 2).sum()
+
+    (obj_edlae, grad_edlae), (obj_ease, grad_ease) = monte_carlo(edlae), monte_carlo(ease)
+    assert obj_edlae == pytest.approx(expected(edlae), rel=5e-3)
+    assert obj_edlae < obj_ease
+    assert grad_edlae < 0.05 * grad_ease
+
+
+def test_user_and_item_norm_are_dan():
+    """user_norm weighs each row's loss by n_u^-b (the Gram becomes Xᵀ diag(w) X); item_norm
+    rescales the item-item matrix to W_ij = B_ij (c_i / c_j)^a (Park et al., 2025)."""
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix((rng.random((70, 12)) < rng.uniform(0.1, 0.7, size=(70, 1))).astype(float))
+    X = X[np.diff(X.indptr) > 0]
+    p, lam, b, a = 0.4, 0.5, 0.5, 0.3
+    model = EASE(alpha=lam, input_dropout=p, user_norm=b, item_norm=a, device="cpu").fit(X)
+    w = np.diff(X.indptr) ** -b
+    G = (X.T @ sp.diags(w) @ X).toarray()
+    P = np.linalg.inv(G + np.diag(lam + p / (1 - p) * np.diag(G)))
+    S = P @ G - P * (np.diag(P @ G) / np.diag(P))[None, :]
+    np.fill_diagonal(S, 0.0)
+    c = np.asarray((X != 0).sum(0)).ravel() ** a
+    np.testing.assert_allclose(model.predict(X), X.toarray() @ (c[:, None] * S / c[None, :]), rtol=1e-4,
+                               atol=1e-5)
+    plain = EASE(alpha=lam, input_dropout=p, device="cpu").fit(X)
+    for option in (dict(user_norm=b), dict(item_norm=a)):  # each option changes the model
+        alone = EASE(alpha=lam, input_dropout=p, **option, device="cpu").fit(X)
+        assert np.abs(alone.predict(X) - plain.predict(X)).max() > 1e-2
+
+
+def test_item_norm_damps_popular_targets():
+    """With item_norm > 0 the popular items lose rank to the rarer ones in the same list."""
+    X = planted_implicit(seed=3)
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    plain = EASE(alpha=5.0, device="cpu").fit(X)
+    damped = EASE(alpha=5.0, item_norm=0.5, device="cpu").fit(X)
+    top_plain, _ = plain.recommend(X, k=5)
+    top_damped, _ = damped.recommend(X, k=5)
+    assert counts[top_damped].mean() < counts[top_plain].mean()
+
+
+def test_learns_planted_structure_well_above_popularity():
+    X = planted_implicit()
+    train, (hist, held) = X[:240], holdout_split(X[240:], 0.25, random_state=0)
+    ndcg = evaluate(EASE(alpha=5.0, device="cpu").fit(train), hist, held, "ndcg@10")["ndcg@10"]
+    pop = evaluate(Popularity(damping=0.0, device="cpu").fit(train), hist, held, "ndcg@10")["ndcg@10"]
+    assert ndcg > 3 * pop, (ndcg, pop)
+
+
+def test_the_gradient_item_item_layer_converges_to_the_closed_form():
+    """AutoencoderRecommender((), loss="mse") trains the same layer; EASE is its exact minimiser."""
+    rng = np.random.default_rng(1)
+    X = sp.csr_matrix((rng.random((80, 15)) < 0.3).astype(float))
+    lam = 3.0
+    ease = EASE(alpha=lam, device="cpu").fit(X)
+    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, alpha=lam, learning_rate=0.05,
+                                 batch_size=80, max_iter=400, random_state=0, device="cpu").fit(X)
+    np.testing.assert_allclose(sgd.predict(X), ease.predict(X), atol=2e-2)
+
+    def objective(model):  # the gradient path never reaches a lower objective than the minimiser
+        S = model.module_.item_item.detach().numpy().astype(np.float64)
+        np.fill_diagonal(S, 0.0)
+        return ((X.toarray() - X.toarray() @ S) ** 2).sum() + lam * (S ** 2).sum()
+
+    assert objective(ease) <= objective(sgd) + 1e-6
+
+
+def test_refuses_when_the_device_lacks_memory(monkeypatch):
+    """The documented need: 24 * n_items² bytes, 32 * n_items² with normalize=True."""
+    X = planted_implicit()
+    n_items = X.shape[1]
+    monkeypatch.setattr(_ease, "free_memory", lambda device: 24 * n_items ** 2 - 1)
+    model = EASE(device="cpu")
+    with pytest.raises(ValueError, match=r"^X must be at most the items whose 60x60 solve fits on cpu .*"
+                                         r"AutoencoderRecommender\(\(\), loss='mse'\).*; got 60 items\.$"):
+        model.fit(X)
+    assert not hasattr(model, "n_items_")  # a failed fit leaves nothing fitted behind
+    monkeypatch.setattr(_ease, "free_memory", lambda device: 24 * n_items ** 2)
+    assert model.fit(X).n_items_ == n_items
+    with pytest.raises(ValueError, match="^X must be at most the items whose 60x60 solve fits"):
+        EASE(normalize=True, device="cpu").fit(X)  # the cross term and P C need a third matrix
+    monkeypatch.setattr(_ease, "free_memory", lambda device: None)  # unknown: try the solve
+    assert EASE(normalize=True, device="cpu").fit(X).n_items_ == n_items
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (dict(alpha=-1.0), ValueError, "alpha must be a float >= 0; got -1.0."),
+    (dict(alpha="big"), TypeError, "alpha must be a float >= 0; got 'big'."),
+    (dict(input_dropout=1.0), ValueError, "input_dropout must be a float >= 0 and < 1; got 1.0."),
+    (dict(input_dropout=-0.1), ValueError, "input_dropout must be a float >= 0 and < 1; got -0.1."),
+    (dict(user_norm=-0.5), ValueError, "user_norm must be a float >= 0; got -0.5."),
+    (dict(item_norm=float("nan")), ValueError, "item_norm must be a float >= 0; got nan."),
+    (dict(normalize="yes"), TypeError, "normalize must be a bool; got 'yes'."),
+    (dict(device="tpu"), ValueError, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'tpu'."),
+])
+def test_bad_parameters_are_named(params, error, match):
+    with pytest.raises(error, match="^" + re.escape(match) + "$"):
+        EASE(**params).fit(valued_matrix())
+
+
+def test_parameters_are_keyword_only_and_there_is_no_training_loop():
+    with pytest.raises(TypeError):
+        EASE(5.0)
+    assert "max_iter" not in EASE().get_params() and "random_state" not in EASE().get_params()
+    with pytest.raises(TypeError):
+        EASE(max_iter=3)
+
+
+@pytest.mark.cuda
+def test_cpu_and_cuda_agree():
+    X = planted_implicit()
+    params = dict(alpha=5.0, input_dropout=0.2, user_norm=0.5, item_norm=0.2, normalize=True)
+    cpu = EASE(**params, device="cpu").fit(X[:240])
+    gpu = EASE(**params, device="cuda").fit(X[:240])
+    np.testing.assert_allclose(gpu.predict(X[240:]), cpu.predict(X[240:]), rtol=1e-3, atol=1e-4)
