@@ -5,7 +5,11 @@ Usage::
     python -m benchmarks [--dataset ml100k|ml1m|beauty|synthetic] [--protocols P1,P2,..]
         [--models NAME,..] [--folds u1,..] [--device auto|cpu|cuda] [--out DIR] [--data-home DIR]
     python -m benchmarks tune --dataset D --protocol P [--models NAME,..] [--device ...]
-    python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models ...] [--device ...]
+    python -m benchmarks study --list
+    python -m benchmarks study NAME [--device ...] [--entries LABEL,..] [--protocols P,..]
+        [--set KEY=VALUE ..] [--max-epochs N] [--folds u1,..] [--out DIR] [--data-home DIR]
+    python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
+        [--yardstick NAME[,NAME]] [--epochs 2] [--users N] [--device ...] [--out DIR]
 
 The default runs every estimator and reference on MovieLens-100k under P1-P4 (about
 7 minutes on a 2-core CPU) and writes ``results.md``, ``results.json``, ``results.csv`` and
@@ -13,6 +17,13 @@ the plots to ``--out`` (default ``benchmark-output/<dataset>-<device>``); the Ma
 table is printed too. Models whose optional package is missing (``pip install -e
 ".[bench]"`` adds implicit and scikit-surprise) appear as missing rows. The exit status is 1
 when any model failed (its row says why).
+
+``tune`` searches the suite's grids (``benchmarks.params.GRIDS``) on validation data and
+prints a ``PARAMS`` block. ``study NAME`` runs one per-model study of
+``benchmarks.params.STUDIES`` (its grid searched on validation data, the choice scored once
+on the test split; ``results.md`` and ``results.json`` under ``--out``). ``speed`` times
+every estimator's epoch at growing sizes beside the plain-PyTorch loops of
+``benchmarks.yardsticks``.
 """
 
 from __future__ import annotations
@@ -32,7 +43,9 @@ def _names(text):
 def quality(argv):
     from benchmarks import report, suite
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0],
+                                     epilog="commands:" + __doc__[__doc__.index("Usage::") + 7:].replace("``", ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml100k", choices=sorted(suite.DATASETS))
     parser.add_argument("--protocols", default=None, help="comma-separated subset of P1,P2,P3,P4")
     parser.add_argument("--models", default=None, help="comma-separated model names (default: all)")
@@ -81,6 +94,10 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "tune":
         return tune(argv[1:])
+    if argv and argv[0] == "study":
+        from benchmarks.studies import main as study_main
+
+        return study_main(argv[1:])
     if argv and argv[0] == "speed":
         from benchmarks.speed import main as speed_main
 

@@ -29,9 +29,9 @@ import skrec
 from skrec.datasets import read_interactions, read_sequences
 from skrec.model_selection import filter_interactions, holdout_split, split_users
 
-__all__ = ["default_data_home", "environment", "timed", "load_ml1m_positives", "load_ml1m_order",
-           "load_beauty_order", "seconds_per_epoch", "p2_split", "p3_split", "p4_split", "synthetic_matrix", "ML10M_SHAPE",
-           "ML1M_SHAPE"]
+__all__ = ["default_data_home", "environment", "environment_info", "resolve_device", "timed",
+           "load_ml1m_positives", "load_ml1m_order", "load_beauty_order", "seconds_per_epoch", "p2_split", "p3_split",
+           "p4_split", "synthetic_matrix", "ML10M_SHAPE", "ML1M_SHAPE"]
 
 ML10M_SHAPE = (69_878, 10_681, 7_600_000)  # users, items, interactions (speed benchmarks)
 ML1M_SHAPE = (6_040, 3_706, 1_000_000)
@@ -43,14 +43,38 @@ def default_data_home():
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def environment(device=None):
-    """One line naming the versions and the device, printed under every table."""
-    dev = torch.device(device) if device not in (None, "auto") else (
-        torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+def resolve_device(device=None):
+    """``torch.device`` of ``device``: ``None`` or ``"auto"`` is CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def environment_info(device=None):
+    """The run's date, device and versions, as a dict (the JSON side of :func:`environment`).
+
+    Returns
+    -------
+    dict
+        ``date`` (``YYYY-MM-DD``), ``device`` (the GPU's name, or ``"CPU (N cores)"``),
+        ``device_type`` (``"cuda"`` or ``"cpu"``), ``machine`` and ``versions`` (skrec,
+        torch, scikit-learn, python).
+    """
+    dev = resolve_device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
-    return (f"skrec {skrec.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-            f"python {platform.python_version()}, {platform.machine()}, device: {name}, "
-            f"date {time.strftime('%Y-%m-%d')}")
+    return {"date": time.strftime("%Y-%m-%d"), "device": name, "device_type": dev.type,
+            "machine": platform.machine(),
+            "versions": {"skrec": skrec.__version__, "torch": torch.__version__,
+                         "scikit-learn": sklearn.__version__, "python": platform.python_version()}}
+
+
+def environment(device=None, info=None):
+    """One line naming the versions and the device, printed under every table (``info``: an
+    :func:`environment_info` dict already taken)."""
+    info = info or environment_info(device)
+    v = info["versions"]
+    return (f"skrec {v['skrec']}, torch {v['torch']}, scikit-learn {v['scikit-learn']}, "
+            f"python {v['python']}, {info['machine']}, device: {info['device']}, date {info['date']}")
 
 
 @contextmanager

@@ -7,11 +7,17 @@ each user's training part) — never on the test targets. ``PARAMS[dataset][prot
 holds the configuration the suite runs; each block says the command that chose it.
 Settings that are not searched (epochs left to early stopping on a slice of the training
 data, batch sizes) are in ``FIXED``.
+
+``STUDIES[name]`` are the per-model studies that ``python -m benchmarks study NAME`` runs
+(:mod:`benchmarks.studies`): each names its dataset and protocols and, per entry, the model
+(a :data:`benchmarks.suite.CATALOGUE` name), its fixed constructor arguments, the grid
+searched on validation data (``None``: a fixed configuration, not searched) and any epoch
+policy. They are plain data; :func:`benchmarks.studies.resolve` checks them.
 """
 
 from __future__ import annotations
 
-__all__ = ["FIXED", "GRIDS", "PARAMS"]
+__all__ = ["FIXED", "GRIDS", "PARAMS", "STUDIES"]
 
 # Constructor arguments every run of a model gets, whatever the dataset.
 FIXED = {
@@ -23,8 +29,7 @@ FIXED = {
     "AutoencoderRecommender (Mult-DAE)": dict(hidden_layer_sizes=(600, 200), learning_rate=2e-3,
                                               batch_size=250, max_iter=200, early_stopping=True,
                                               n_iter_no_change=10),
-    "AutoencoderRecommender (EDLAE+DAN)": dict(hidden_layer_sizes=(), loss="mse", normalize=False,
-                                               solver="closed_form"),
+    "EASE (EDLAE+DAN)": dict(),
     "SequenceTransformer": dict(n_factors=64, n_layers=2, learning_rate=1e-3, batch_size=128,
                                 max_iter=200, early_stopping=True, n_iter_no_change=10),
     "implicit ALS": dict(iterations=15),
@@ -33,7 +38,7 @@ FIXED = {
 
 GRIDS = {
     "P1": {
-        "BaselineBiases": {"alpha": [(2.0, 1.0), (5.0, 2.0), (8.0, 3.0)], "regularization": ["l2", "variance"]},
+        "BaselineBiases": {"damping": [(2.0, 1.0), (5.0, 2.0), (8.0, 3.0)], "regularization": ["l2", "variance"]},
         "MFRegressor": {"n_factors": [64, 128], "alpha": [0.1, 0.12, 0.15]},
         "Surprise BaselineOnly": {"params": [None]},
         "Surprise SVD": {"params": [{"reg_all": 0.02}, {"reg_all": 0.05}, {"reg_all": 0.1}]},
@@ -43,11 +48,11 @@ GRIDS = {
         "Popularity": {},
         "EASE": {"lam": [50.0, 100.0, 200.0, 400.0, 800.0]},
         "BPRRanker": {"n_factors": [128, 256], "alpha": [0.005, 0.01], "n_negatives": [1, 8]},
-        "AutoencoderRecommender (Mult-DAE)": {"dropout": [0.5], "alpha": [0.0, 0.01, 0.05]},
+        "AutoencoderRecommender (Mult-DAE)": {"input_dropout": [0.5], "alpha": [0.0, 0.01, 0.05]},
         # user_norm shrinks the Gram matrix (rows weighted by n_u ** -user_norm), so the ridge
         # grid reaches down an order of magnitude below EASE's.
-        "AutoencoderRecommender (EDLAE+DAN)": {"alpha": [2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0],
-                                               "dropout": [0.0, 0.25, 0.5], "user_norm": [0.0, 0.5],
+        "EASE (EDLAE+DAN)": {"alpha": [2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0],
+                             "input_dropout": [0.0, 0.25, 0.5], "user_norm": [0.0, 0.5],
                                                "item_norm": [0.0, 0.2]},
         "implicit ALS": {"factors": [16, 32, 64], "regularization": [1.0, 10.0, 30.0, 100.0], "alpha": [5.0, 20.0]},
         "implicit BPR": {"factors": [128, 256], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.01]},
@@ -64,7 +69,7 @@ PARAMS = {
     # Logs: benchmarks/results/tune_ml100k.md
     "ml100k": {
         "P1": {
-            "BaselineBiases": {"alpha": (5.0, 2.0), "regularization": "variance"},  # RMSE 0.9392
+            "BaselineBiases": {"damping": (5.0, 2.0), "regularization": "variance"},  # RMSE 0.9392
             "MFRegressor": {"alpha": 0.12, "n_factors": 64},  # RMSE 0.9198
             "Surprise BaselineOnly": {"params": None},  # RMSE 0.9450
             "Surprise SVD": {"params": {"reg_all": 0.05}},  # RMSE 0.9363
@@ -73,8 +78,8 @@ PARAMS = {
         "P2": {  # NDCG@100 of the validation users
             "EASE": {"lam": 400.0},  # 0.4926
             "BPRRanker": {"alpha": 0.005, "n_factors": 128, "n_negatives": 8},  # 0.4791
-            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.01, "dropout": 0.5},  # 0.4802
-            "AutoencoderRecommender (EDLAE+DAN)": {"alpha": 50.0, "dropout": 0.25, "item_norm": 0.2,
+            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.01, "input_dropout": 0.5},  # 0.4802
+            "EASE (EDLAE+DAN)": {"alpha": 50.0, "input_dropout": 0.25, "item_norm": 0.2,
                                                    "user_norm": 0.5},  # 0.4985
             "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 30.0},  # 0.4972
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.4763
@@ -83,8 +88,8 @@ PARAMS = {
             "SequenceTransformer": {"dropout": 0.5, "max_seq_len": 200},  # 0.0967
             "EASE": {"lam": 100.0},  # 0.0712
             "BPRRanker": {"alpha": 0.005, "n_factors": 128, "n_negatives": 8},  # 0.0627
-            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.0, "dropout": 0.5},  # 0.0682
-            "AutoencoderRecommender (EDLAE+DAN)": {"alpha": 5.0, "dropout": 0.0, "item_norm": 0.0,
+            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.0, "input_dropout": 0.5},  # 0.0682
+            "EASE (EDLAE+DAN)": {"alpha": 5.0, "input_dropout": 0.0, "item_norm": 0.0,
                                                    "user_norm": 0.5},  # 0.0748
             "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 1.0},  # 0.0752
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},  # 0.0490
@@ -92,25 +97,25 @@ PARAMS = {
         "P4": {  # NDCG@20 of 20 % of each user's training part
             "EASE": {"lam": 400.0},  # 0.2543
             "BPRRanker": {"alpha": 0.01, "n_factors": 128, "n_negatives": 8},  # 0.2505
-            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.05, "dropout": 0.5},  # 0.2359
-            "AutoencoderRecommender (EDLAE+DAN)": {"alpha": 25.0, "dropout": 0.5, "item_norm": 0.0,
+            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.05, "input_dropout": 0.5},  # 0.2359
+            "EASE (EDLAE+DAN)": {"alpha": 25.0, "input_dropout": 0.5, "item_norm": 0.0,
                                                    "user_norm": 0.5},  # 0.2588
             "implicit ALS": {"alpha": 5.0, "factors": 32, "regularization": 30.0},  # 0.2605
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.1927
         },
     },
     # From the per-model studies on the same P2 split (validation users only):
-    # python -m benchmarks.quality_autoencoder (benchmarks/results/autoencoder_quality.md) and
-    # python -m benchmarks.quality_bpr (bpr_quality.md); P3: the plain SASRec reference's
-    # settings of issue 6 (python -m benchmarks.quality_sequence). P4 and the peers on ML-1M
-    # are not searched yet: they run FIXED and the constructors' defaults.
+    # python -m benchmarks study autoencoder-ml1m-dan (benchmarks/results/autoencoder_quality.md)
+    # and bpr-ml1m (bpr_quality.md); P3: the plain SASRec reference's settings of issue 6
+    # (study sequence-ml1m, sequence-beauty). P4 and the peers on ML-1M are not searched yet:
+    # they run FIXED and the constructors' defaults.
     "ml1m": {
         "P2": {
             "EASE": {"lam": 800.0},
             "BPRRanker": {"alpha": 0.005, "n_factors": 128, "n_negatives": 8},
-            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.0, "dropout": 0.5},
+            "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.0, "input_dropout": 0.5},
             # alpha 250 on the unweighted Gram's scale (autoencoder_quality.md, DAN section)
-            "AutoencoderRecommender (EDLAE+DAN)": {"alpha": 22.85, "dropout": 0.5, "user_norm": 0.5,
+            "EASE (EDLAE+DAN)": {"alpha": 22.85, "input_dropout": 0.5, "user_norm": 0.5,
                                                    "item_norm": 0.2},
         },
         "P3": {"SequenceTransformer": {"max_seq_len": 200, "dropout": 0.2}},
@@ -121,4 +126,162 @@ PARAMS = {
     },
     # The synthetic sets are for smoke runs: FIXED and the constructors' defaults.
     "synthetic": {"P1": {}, "P2": {}, "P3": {}, "P4": {}},
+}
+
+
+# The per-model studies (python -m benchmarks study NAME). Each entry: ``model`` (a CATALOGUE
+# name), ``params`` (fixed constructor arguments), ``grid`` (searched with GridSearchCV on the
+# protocol's validation data; ``{}`` scores the one configuration there; ``None`` is a fixed
+# configuration, fitted on the test fold without a search), ``epochs`` (the epoch policy:
+# "refit_best_iteration" - the validation fit stops early and the test fit trains that many
+# epochs without stopping; or ``dict(chunk, max_epochs, patience)`` - warm-started chunks of
+# epochs, the validation users scored after each, the best state kept, the test fit trained
+# to the chosen epoch count in the same chunks), ``adapt`` (a data-dependent setting, see
+# benchmarks.studies.ADAPTERS) and ``protocols`` (default: the study's). ``was`` is the
+# per-issue command the study replaces, ``writeup`` its committed write-up under
+# benchmarks/results/.
+_EASE_ML1M = dict(model="EASE", grid={"lam": [300.0, 500.0, 800.0, 1200.0]})
+# The studies' closed form ran with the former autoencoder's input dropout of 0.5 unless its
+# grid searched it.
+_CLOSED_FORM = dict(input_dropout=0.5)
+# quality_autoencoder's gradient families: (600, 200), tanh, dropout 0.5, no L2, Adam 2e-3, batch 250.
+_DEEP = dict(hidden_layer_sizes=(600, 200), input_dropout=0.5, alpha=0.0, learning_rate=2e-3, batch_size=250)
+_SASREC = dict(n_factors=64, n_layers=2, learning_rate=1e-3, batch_size=128, objective="causal", max_iter=200,
+               n_iter_no_change=10, early_stopping=True, verbose=1)
+_POPULARITY = dict(model="Popularity", params={})
+
+STUDIES = {
+    "p1-ml100k": dict(
+        about="P1 on MovieLens-100k's official folds u1-u5 (RMSE, MAE), each fold tuned on 10 % of its "
+              "base file",
+        dataset="ml100k", protocols=("P1",), tune_per_fold=True,
+        was="python -m benchmarks.p1_movielens100k", writeup="p1_ml100k.md",
+        entries={
+            "BaselineBiases": dict(model="BaselineBiases", params={}, grid={
+                "damping": [(a_u, a_i) for a_u in (2.0, 3.0, 5.0, 8.0) for a_i in (1.0, 2.0, 3.0, 5.0)],
+                "regularization": ["l2", "variance"]}),
+            "MFRegressor": dict(model="MFRegressor",
+                                params=dict(learning_rate=0.005, batch_size=1024, max_iter=200,
+                                            early_stopping=True, n_iter_no_change=5),
+                                grid={"n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12]},
+                                epochs="refit_best_iteration"),
+        }),
+    "bpr-ml1m": dict(
+        about="BPRRanker on MovieLens-1M positives, P2 and P4: the configuration chosen on the P2 "
+              "validation users (128 factors, 8 negatives, 80 epochs)",
+        dataset="ml1m", protocols=("P2", "P4"),
+        was="python -m benchmarks.quality_bpr --protocols p2,p4 --factors 128 --alpha 0.005 --negatives 8 "
+            "--max-iter 80 --n-iter-no-change 100", writeup="bpr_quality.md",
+        entries={
+            "BPRRanker": dict(model="BPRRanker", params=dict(max_iter=80, n_iter_no_change=100, tol=0.0),
+                              grid={"alpha": [0.005], "fold_in": ["gradient"], "n_factors": [128],
+                                    "n_negatives": [8]}),
+        }),
+    "bpr-ml1m-grid": dict(
+        about="BPRRanker on MovieLens-1M positives, P2 and P4: the first grid (alpha 0.001, 0.01; 64 factors, "
+              "30 epochs, patience 5)",
+        dataset="ml1m", protocols=("P2", "P4"),
+        was="python -m benchmarks.quality_bpr", writeup="bpr_quality.md",
+        entries={
+            "BPRRanker": dict(model="BPRRanker", params=dict(max_iter=30, n_iter_no_change=5, tol=0.0),
+                              grid={"alpha": [0.001, 0.01], "fold_in": ["gradient"], "n_factors": [64],
+                                    "n_negatives": [1]}),
+        }),
+    "autoencoder-ml1m": dict(
+        about="AutoencoderRecommender on MovieLens-1M positives, P2: the EASE closed form with dropout, "
+              "Mult-DAE and Mult-VAE (epochs chosen on the validation users), beside a numpy EASE",
+        dataset="ml1m", protocols=("P2",),
+        was="python -m benchmarks.quality_autoencoder", writeup="autoencoder_quality.md",
+        entries={
+            "EASE (reference)": _EASE_ML1M,
+            # alpha on the unweighted Gram's scale (ADAPTERS["alpha_on_unweighted_gram"])
+            "closed form": dict(model="EASE (EDLAE+DAN)", params=_CLOSED_FORM,
+                                grid={"alpha": [200.0, 300.0, 500.0, 800.0], "input_dropout": [0.0, 0.25, 0.5, 0.67, 0.75],
+                                      "user_norm": [0.0], "item_norm": [0.0]},
+                                adapt="alpha_on_unweighted_gram"),
+            "Mult-DAE": dict(model="AutoencoderRecommender (Mult-DAE)", params=_DEEP, grid={},
+                             epochs=dict(chunk=5, max_epochs=100, patience=3)),
+            "Mult-VAE": dict(model="AutoencoderRecommender (Mult-DAE)",
+                             params=dict(_DEEP, variational=True, beta=0.2), grid={},
+                             epochs=dict(chunk=5, max_epochs=100, patience=3), adapt="anneal_over_half_the_steps"),
+        }),
+    "autoencoder-ml1m-fine": dict(
+        about="The closed form's finer grid (alpha 350-700, dropout 0.4-0.6) on the same P2 split",
+        dataset="ml1m", protocols=("P2",),
+        was="python -m benchmarks.quality_autoencoder --skip-deep --alphas 350,400,450,500,600,700 "
+            "--dropouts 0.4,0.45,0.5,0.55,0.6", writeup="autoencoder_quality.md",
+        entries={
+            "EASE (reference)": _EASE_ML1M,
+            "closed form": dict(model="EASE (EDLAE+DAN)", params=_CLOSED_FORM,
+                                grid={"alpha": [350.0, 400.0, 450.0, 500.0, 600.0, 700.0],
+                                      "input_dropout": [0.4, 0.45, 0.5, 0.55, 0.6], "user_norm": [0.0], "item_norm": [0.0]},
+                                adapt="alpha_on_unweighted_gram"),
+        }),
+    "autoencoder-ml1m-dan": dict(
+        about="The closed form with DAN's user and item normalisation on the same P2 split",
+        dataset="ml1m", protocols=("P2",),
+        was="python -m benchmarks.quality_autoencoder --skip-deep --alphas 150,250,400,600 --dropouts 0.5 "
+            "--user-norms 0,0.25,0.5,0.75,1 --item-norms 0,0.1,0.2,0.3", writeup="autoencoder_quality.md",
+        entries={
+            "EASE (reference)": _EASE_ML1M,
+            "closed form": dict(model="EASE (EDLAE+DAN)", params=_CLOSED_FORM,
+                                grid={"alpha": [150.0, 250.0, 400.0, 600.0], "input_dropout": [0.5],
+                                      "user_norm": [0.0, 0.25, 0.5, 0.75, 1.0], "item_norm": [0.0, 0.1, 0.2, 0.3]},
+                                adapt="alpha_on_unweighted_gram"),
+        }),
+    "autoencoder-ml1m-recoder": dict(
+        about="recoder's logistic autoencoder with and without mini-batch negative sampling, P2, 40 epochs "
+              "checked every 5",
+        dataset="ml1m", protocols=("P2",),
+        was='python -m benchmarks.quality_autoencoder --skip-closed-form --deep "" --with-recoder --epochs 40',
+        writeup="autoencoder_quality.md",
+        entries={
+            "recoder (every item)": dict(model="AutoencoderRecommender (Mult-DAE)",
+                                         params=dict(_DEEP, loss="bce"), grid={},
+                                         epochs=dict(chunk=5, max_epochs=40, patience=3)),
+            "recoder (negative sampling)": dict(model="AutoencoderRecommender (Mult-DAE)",
+                                                params=dict(_DEEP, loss="bce", negative_sampling=True), grid={},
+                                                epochs=dict(chunk=5, max_epochs=40, patience=3)),
+        }),
+    # quality_sequence: the plain SASRec reference's settings (issue 6), early stopping on each
+    # user's second-to-last item inside fit; fixed configurations (Beauty's dropout 0.6 beat the
+    # reference's 0.5 on validation NDCG@10: --set dropout=0.5 reruns that check).
+    "sequence-beauty": dict(
+        about="SequenceTransformer, P3 leave-last-out on S3-Rec Beauty, beside popularity",
+        dataset="beauty", protocols=("P3",),
+        was="python -m benchmarks.quality_sequence --dataset beauty", writeup="sequence_quality.md",
+        entries={
+            "SequenceTransformer": dict(model="SequenceTransformer",
+                                        params=dict(_SASREC, max_seq_len=50, dropout=0.6)),
+            "popularity": _POPULARITY,
+        }),
+    "sequence-ml1m": dict(
+        about="SequenceTransformer, P3 leave-last-out on MovieLens-1M (ratings >= 4), beside popularity",
+        dataset="ml1m", protocols=("P3",),
+        was="python -m benchmarks.quality_sequence --dataset ml1m", writeup="sequence_quality.md",
+        entries={
+            "SequenceTransformer": dict(model="SequenceTransformer",
+                                        params=dict(_SASREC, max_seq_len=200, dropout=0.2)),
+            "popularity": _POPULARITY,
+        }),
+    # Every policy above on the small synthetic sets, in seconds: a smoke test of the tool.
+    "synthetic-smoke": dict(
+        about="Every study feature on the synthetic sets (a smoke test; no quality claim)",
+        dataset="synthetic", protocols=("P1", "P2"), tune_per_fold=True,
+        entries={
+            "BaselineBiases": dict(model="BaselineBiases", protocols=("P1",),
+                                   grid={"regularization": ["l2", "variance"]}),
+            "MFRegressor": dict(model="MFRegressor", protocols=("P1",),
+                                params=dict(n_factors=8, batch_size=8192, max_iter=4, early_stopping=True,
+                                            n_iter_no_change=2),
+                                grid={"alpha": [0.05, 0.1]}, epochs="refit_best_iteration"),
+            "EASE (reference)": dict(model="EASE", protocols=("P2",), grid={"lam": [50.0, 200.0]}),
+            "closed form": dict(model="EASE (EDLAE+DAN)", protocols=("P2",), params=_CLOSED_FORM,
+                                grid={"alpha": [20.0, 50.0], "user_norm": [0.0, 0.5]},
+                                adapt="alpha_on_unweighted_gram"),
+            "Mult-VAE": dict(model="AutoencoderRecommender (Mult-DAE)", protocols=("P2",),
+                             params=dict(hidden_layer_sizes=(16,), variational=True, batch_size=500), grid={},
+                             epochs=dict(chunk=1, max_epochs=3, patience=1), adapt="anneal_over_half_the_steps"),
+            "popularity": dict(_POPULARITY, protocols=("P2",)),
+        }),
 }

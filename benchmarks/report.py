@@ -1,4 +1,5 @@
-"""Turn the suite's records into a Markdown table, JSON/CSV files, plots and the README section."""
+"""Turn the suite's records into a Markdown table, JSON/CSV files, plots and the README section;
+and a study's records (``python -m benchmarks study``) into its Markdown and JSON files."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 import re
 from pathlib import Path
 
+from benchmarks._common import environment
 from benchmarks.suite import METRICS
 
-__all__ = ["markdown", "write", "plot", "compare_section", "update_readme"]
+__all__ = ["markdown", "write", "plot", "compare_section", "update_readme", "study_markdown", "write_study"]
 
 _PROTOCOL_TITLES = {
     "P1": "P1 rating holdout (RMSE, MAE; lower is better)",
@@ -73,6 +75,117 @@ def write(records, out_dir, environment="", command=""):
         writer.writerows(records)
     (out_dir / "results.md").write_text(f"Command: `{command}`\n\n" + markdown(records, environment) + "\n")
     return plot(records, out_dir)
+
+
+def _value_text(value):
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _params_text(params):
+    return ", ".join(f"{k}={_value_text(v)}" for k, v in params.items()) or "(the one configuration)"
+
+
+def _per_fold(values, folds, fmt):
+    return "; ".join(f"{f}: {fmt(v)}" for f, v in zip(folds, values))
+
+
+def _study_row(r, metrics, with_folds):
+    if r.get("status") != "ok":
+        return f"| {r['model']} | " + " | ".join(["–"] * (len(metrics) + 7 + with_folds)) + f" | {r['status']} |"
+    folds = r.get("folds", [])
+    name = f"**{r['model']}**" if r["family"] == "skrec" else r["model"]
+    cells = [_fmt(r[m]) for m in metrics]
+    if with_folds:
+        cells.append(" ".join(_fmt(v) for v in r["per_fold"][metrics[0]]) if "per_fold" in r else "–")
+    validation = r.get("validation")
+    if isinstance(validation, list):
+        cells.append(" ".join(_fmt(v) for v in validation))
+    elif validation is not None:
+        cells.append(_fmt(validation))
+    else:
+        cells.append(f"{_fmt(r['own_validation'])} (fit's own split)" if r.get("own_validation") is not None
+                     else "– (not searched)")
+    chosen = r.get("chosen")
+    if isinstance(chosen, list):
+        cells.append(_per_fold(chosen, folds, _params_text))
+    else:
+        cells.append("fixed" if chosen is None else _params_text(chosen))
+    if r.get("adapted"):
+        cells[-1] += f" (the estimator's {_params_text(r['adapted'])})"
+    epochs = r.get("n_iter")
+    best = r.get("best_iteration")
+    cells.append("–" if epochs is None else f"{epochs}" + (f" (best {best})" if best and best != epochs else ""))
+    cells += [f"{r['tune_s']:.1f}", f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}", f"{r['peak_rss_mib']:.0f}",
+              r["device"]]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def study_markdown(records, info, command, study):
+    """A study's report: its header (command, what it replaces, environment), then one table
+    per protocol with the test metrics, the choice made on validation data and the times."""
+    out = [f"# Study `{study.name}`", "", study.about + ".", "", f"Command: `{command}`", ""]
+    if study.was:
+        out += [f"Replaces the per-issue command `{study.was}`"
+                + (f" (write-up: `benchmarks/results/{study.writeup}`)." if study.writeup else "."), ""]
+    out += [environment(info=info), ""]
+    for protocol in dict.fromkeys(r["protocol"] for r in records):
+        rows = [r for r in records if r["protocol"] == protocol]
+        metrics = METRICS[protocol]
+        with_folds = any("per_fold" in r for r in rows)
+        folds = max((r.get("n_folds", 1) for r in rows), default=1)
+        select = rows[0]["select"] if "select" in rows[0] else ""
+        out.append(f"### {rows[0]['dataset']} — {_PROTOCOL_TITLES[protocol]}"
+                   + (f", {folds} folds (metrics are means, times totals)" if folds > 1 else ""))
+        out.append("")
+        head = list(metrics) + ([f"per-fold {metrics[0]}"] if with_folds else []) + [
+            f"validation {select}", "chosen on validation", "epochs", "tune s", "fit s", "predict s",
+            "peak RSS MiB", "device"]
+        out.append("| entry | " + " | ".join(head) + " |")
+        out.append("|---|" + "---:|" * (len(metrics) + with_folds + 1) + "---|---:|" + "---:|" * 4 + "---|")
+        out += [_study_row(r, metrics, with_folds) for r in rows]
+        out.append("")
+    out.append("Validation: the search's score of the chosen point on the protocol's validation data "
+               "(GridSearchCV, one predefined split); test metrics: one fit of the choice per test fold, "
+               "scored once. \"tune s\" is the search, \"fit s\" the test fits.")
+    return "\n".join(out)
+
+
+def write_study(records, out_dir, info, command, study):
+    """``results.md`` and ``results.json`` of a study under ``out_dir``.
+
+    Parameters
+    ----------
+    records : list of dict
+        :func:`benchmarks.studies.run_study`'s records.
+    out_dir : path
+        Created when missing.
+    info : dict
+        :func:`benchmarks._common.environment_info` (date, device, versions).
+    command : str
+        The command line that produced the records.
+    study : benchmarks.studies.Study
+        The resolved study (its name, dataset, protocols and entries are saved).
+
+    Returns
+    -------
+    list of Path
+        The two files written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = [dict(label=e.label, model=e.model, params=e.params, grid=e.grid, protocols=e.protocols,
+                    epochs=e.epochs if isinstance(e.epochs, (str, type(None))) else vars(e.epochs), adapt=e.adapt)
+               for e in study.entries]
+    payload = {"command": command, "date": info["date"], "device": info["device"], "versions": info["versions"],
+               "machine": info["machine"], "environment": environment(info=info),
+               "study": dict(name=study.name, about=study.about, dataset=study.dataset, protocols=study.protocols,
+                             tune_per_fold=study.tune_per_fold, replaces=study.was, writeup=study.writeup,
+                             entries=entries),
+               "records": records}
+    paths = [out_dir / "results.md", out_dir / "results.json"]
+    paths[0].write_text(study_markdown(records, info, command, study) + "\n")
+    paths[1].write_text(json.dumps(payload, indent=1, default=str))
+    return paths
 
 
 def plot(records, out_dir):

@@ -7,14 +7,21 @@ per-user density), every gradient-trained estimator is fitted for
 ``--epochs`` epochs and its epoch time read from ``history_[...]["time"]`` (training steps
 only, taken at the one device sync per epoch). Throughput is interactions per second. The
 ``growth`` column divides the epoch time by the 1× epoch time of the same model: linear
-scaling gives 4 and 16. The yardstick, in the same run, is seed 003's per-sample
-``DataLoader`` loop over the same MF problem (``benchmarks.speed_mf.seed_style_loop``), timed
-over ``--yardstick-batches`` batches and extrapolated to an epoch.
+scaling gives 4 and 16. The yardsticks (``--yardstick``, :data:`benchmarks.yardsticks.YARDSTICKS`),
+in the same run at 1×, are plain-PyTorch loops on the same data and device, timed after a
+warm-up pass; each pass runs at most ``--yardstick-batches`` batches and is scaled to an
+epoch. The default yardstick is seed 003's per-sample ``DataLoader`` loop over the MF problem
+(``seed-mf``).
 
 Usage::
 
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
-        [--epochs 2] [--device auto|cpu|cuda] [--out DIR]
+        [--yardstick seed-mf[,plain-mf,..]] [--yardstick-batches 300] [--epochs 2] [--users N]
+        [--device auto|cpu|cuda] [--out DIR]
+
+``--models`` takes the names of :data:`SPEED_MODELS` (the default set) and of
+:data:`SPEED_VARIANTS` (other settings of the same estimators, on request); ``--users N``
+keeps the first N users of every matrix (quick CPU runs).
 """
 
 from __future__ import annotations
@@ -30,20 +37,31 @@ import scipy.sparse as sp
 
 from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
 
-from benchmarks._common import ML1M_SHAPE, ML10M_SHAPE, environment, synthetic_matrix
-from benchmarks.speed_mf import seed_style_loop
+from benchmarks._common import (ML1M_SHAPE, ML10M_SHAPE, environment, environment_info, resolve_device,
+                               synthetic_matrix)
+from benchmarks.yardsticks import YARDSTICKS
 
-__all__ = ["SPEED_MODELS", "epoch_time", "scaled_matrix", "main"]
+__all__ = ["SPEED_MODELS", "SPEED_VARIANTS", "epoch_time", "scaled_matrix", "main"]
 
 SHAPES = {"ml1m": ML1M_SHAPE, "ml10m": ML10M_SHAPE}
 # name -> (data kind, constructor); the settings of DESIGN.md §5's reference figures
 SPEED_MODELS = {
-    "BaselineBiases": ("explicit", lambda: BaselineBiases(solver="adam", batch_size=2**20)),
+    "BaselineBiases": ("explicit", lambda: BaselineBiases(solver="gradient", batch_size=2**20)),
     "MFRegressor": ("explicit", lambda: MFRegressor(n_factors=64, batch_size=2**20)),
     "BPRRanker": ("implicit", lambda: BPRRanker(n_factors=64, batch_size=2**20)),
     "AutoencoderRecommender": ("implicit", lambda: AutoencoderRecommender((600, 200), batch_size=500)),
     "SequenceTransformer": ("implicit", lambda: SequenceTransformer(n_factors=64, n_layers=2, max_seq_len=200,
                                                                      batch_size=128, early_stopping=False)),
+}
+# Other settings of the same estimators, measured only when --models names them.
+SPEED_VARIANTS = {
+    "BPRRanker (sparse_adam)": ("implicit", lambda: BPRRanker(n_factors=64, batch_size=2**20,
+                                                              optimizer="sparse_adam")),
+    "AutoencoderRecommender (negative sampling)": ("implicit", lambda: AutoencoderRecommender(
+        (600, 200), batch_size=500, negative_sampling=True)),
+    "AutoencoderRecommender (batch 100)": ("implicit", lambda: AutoencoderRecommender((600, 200), batch_size=100)),
+    "AutoencoderRecommender (batch 100 + negative sampling)": ("implicit", lambda: AutoencoderRecommender(
+        (600, 200), batch_size=100, negative_sampling=True)),
 }
 
 
@@ -65,28 +83,42 @@ def epoch_time(estimator, X, epochs, device):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.splitlines()[0])
+    """``python -m benchmarks speed``; returns the exit status (0)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.splitlines()[0],
+                                     epilog=f"yardsticks: {', '.join(YARDSTICKS)}; variants: "
+                                            f"{', '.join(SPEED_VARIANTS)}")
     parser.add_argument("--shapes", default="ml1m,ml10m")
     parser.add_argument("--scales", default="1,4,16")
-    parser.add_argument("--models", default=",".join(SPEED_MODELS))
+    parser.add_argument("--models", default=",".join(SPEED_MODELS), help="comma-separated (default: SPEED_MODELS)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--yardstick-batches", type=int, default=300)
+    parser.add_argument("--yardstick", default="seed-mf", help="comma-separated names of benchmarks.yardsticks "
+                                                               "(at the 1x scale; '' for none)")
+    parser.add_argument("--yardstick-batches", type=int, default=300,
+                        help="most batches per timed pass of a yardstick (scaled to an epoch)")
+    parser.add_argument("--users", type=int, default=None, help="keep the first N users of every matrix")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    known = {**SPEED_MODELS, **SPEED_VARIANTS}
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(models) - set(SPEED_MODELS))
+    unknown = sorted(set(models) - set(known))
     if unknown:
-        parser.error(f"--models: expected names from {list(SPEED_MODELS)}, got {unknown}")
+        parser.error(f"--models: expected names from {list(known)}, got {unknown}")
+    sticks = [y.strip() for y in args.yardstick.split(",") if y.strip()]
+    unknown = sorted(set(sticks) - set(YARDSTICKS))
+    if unknown:
+        parser.error(f"--yardstick: expected names from {list(YARDSTICKS)}, got {unknown}")
     rows = []
     for shape in args.shapes.split(","):
         n_users, n_items, nnz = SHAPES[shape]
         base = {}
         for scale in (int(s) for s in args.scales.split(",")):
-            data = {kind: scaled_matrix(n_users, n_items, nnz, scale, kind) for kind in ("explicit", "implicit")}
-            size = f"{shape} ×{scale} ({n_users * scale:,} × {n_items:,}, {data['explicit'].nnz / 1e6:.1f} M)"
+            data = {kind: scaled_matrix(n_users, n_items, nnz, scale, kind)[: args.users]
+                    for kind in ("explicit", "implicit")}
+            size = (f"{shape} ×{scale} ({data['explicit'].shape[0]:,} × {n_items:,}, "
+                    f"{data['explicit'].nnz / 1e6:.1f} M)")
             for name in models:
-                kind, make = SPEED_MODELS[name]
+                kind, make = known[name]
                 X = data[kind]
                 est = make()
                 seconds, fit_s = epoch_time(est, X, args.epochs, args.device)
@@ -95,14 +127,19 @@ def main(argv=None):
                                  growth=seconds / base[name], device=str(est.device_)))
                 print(f"{size} {name}: {seconds * 1e3:.0f} ms/epoch, {X.nnz / seconds / 1e6:.2f} M int/s, "
                       f"growth {rows[-1]['growth']:.1f}", flush=True)
-            if scale == 1:
-                device = rows[-1]["device"]
-                rate = seed_style_loop(data["explicit"], 64, device, n_batches=args.yardstick_batches)
-                rows.append(dict(size=size, model="seed-style per-sample DataLoader (MF, batch 64)",
-                                 epoch_s=data["explicit"].nnz / rate, fit_s=None, rate=rate, growth=None,
-                                 device=device))
-                print(f"{size} seed-style loop: {rate / 1e6:.3f} M int/s", flush=True)
-    env = environment(args.device)
+            if scale != 1:
+                continue
+            device = rows[-1]["device"] if rows else str(resolve_device(args.device))
+            for stick in sticks:
+                yardstick = YARDSTICKS[stick]
+                X = data[yardstick.kind]
+                seconds = yardstick.run(X, device, epochs=args.epochs, n_batches=args.yardstick_batches)
+                rows.append(dict(size=size, model=yardstick.label, yardstick=stick, epoch_s=seconds, fit_s=None,
+                                 rate=X.nnz / seconds, growth=None, device=device))
+                print(f"{size} {yardstick.label}: {seconds * 1e3:.0f} ms/epoch, {X.nnz / seconds / 1e6:.3f} M int/s",
+                      flush=True)
+    info = environment_info(args.device)
+    env = environment(info=info)
     command = "python -m benchmarks speed " + shlex.join(argv if argv is not None else [])
     lines = [f"Command: `{command.strip()}`", "", env, "",
              "| data | model | epoch time | M interactions / s | growth vs ×1 | fit (incl. set-up) | device |",
@@ -110,13 +147,15 @@ def main(argv=None):
     for r in rows:
         lines.append(f"| {r['size']} | {r['model']} | {r['epoch_s'] * 1e3:,.0f} ms | {r['rate'] / 1e6:.3f} | "
                      + (f"{r['growth']:.1f}" if r["growth"] is not None else "–") + " | "
-                     + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "extrapolated") + f" | {r['device']} |")
+                     + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "yardstick") + f" | {r['device']} |")
     table = "\n".join(lines)
     print()
     print(table)
     out = Path(args.out or "benchmark-output/speed")
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.md").write_text(table + "\n")
-    (out / "speed.json").write_text(json.dumps({"command": command, "environment": env, "rows": rows}, indent=1))
+    (out / "speed.json").write_text(json.dumps({"command": command, "date": info["date"], "device": info["device"],
+                                                   "versions": info["versions"], "environment": env, "rows": rows},
+                                                  indent=1))
     print(f"\nwritten to {out}/: speed.md, speed.json")
     return 0

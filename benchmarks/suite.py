@@ -26,7 +26,7 @@ import torch
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
+from skrec import EASE, AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
 from skrec.datasets import load_movielens, make_interactions
 from skrec.model_selection import evaluate, train_test_split_interactions
 
@@ -35,7 +35,7 @@ from benchmarks._common import (default_data_home, load_beauty_order, load_ml1m_
                                p4_split, timed)
 from benchmarks.params import FIXED, PARAMS
 
-__all__ = ["CATALOGUE", "DATASETS", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run"]
+__all__ = ["CATALOGUE", "DATASETS", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run", "skrec_runtime"]
 
 METRICS = {
     "P1": ("rmse", "mae"),
@@ -69,7 +69,7 @@ CATALOGUE = {
     "MFRegressor": Spec("skrec", ("P1",), MFRegressor),
     "BPRRanker": Spec("skrec", _RANKING, BPRRanker),
     "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender),
-    "AutoencoderRecommender (EDLAE+DAN)": Spec("skrec", _RANKING, AutoencoderRecommender),
+    "EASE (EDLAE+DAN)": Spec("skrec", _RANKING, EASE),
     "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, order_input=True),
     "Popularity": Spec("reference", _RANKING, peers.Popularity),
     "EASE": Spec("reference", _RANKING, peers.EASE),
@@ -83,6 +83,13 @@ CATALOGUE = {
 }
 
 
+def skrec_runtime(name, device, random_state):
+    """``device`` (and ``random_state`` where the estimator draws anything) for a skrec row."""
+    make = CATALOGUE[name].make
+    accepted = make().get_params()
+    return {k: v for k, v in (("device", device), ("random_state", random_state)) if k in accepted}
+
+
 def build(name, dataset, protocol, *, device="auto", random_state=0, params=None):
     """The configured estimator ``name`` for ``dataset``/``protocol`` (``params`` override)."""
     spec = CATALOGUE[name]
@@ -90,7 +97,7 @@ def build(name, dataset, protocol, *, device="auto", random_state=0, params=None
     kwargs.update(PARAMS.get(dataset, {}).get(protocol, {}).get(name, {}))
     kwargs.update(params or {})
     if spec.family == "skrec":
-        kwargs.update(device=device, random_state=random_state)
+        kwargs.update(skrec_runtime(name, device, random_state))
     if name == "implicit BPR":
         kwargs["same_users"] = protocol != "P2"
     return spec.make(**kwargs)

@@ -10,7 +10,8 @@ Each model's grid (``GRIDS[protocol][name]``) is searched with scikit-learn's
   user's second-to-last item; P4: 20 % of each user's training part).
 
 The test targets are never seen. The result is printed as a ``PARAMS`` block to paste into
-:mod:`benchmarks.params`, with every grid point's validation score.
+:mod:`benchmarks.params`, with every grid point's validation score. :func:`search` is the
+one search, shared with ``python -m benchmarks study`` (:mod:`benchmarks.studies`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, ParameterGrid
+from sklearn.utils import Bunch
 
 from skrec.metrics import get_scorer
 
@@ -28,7 +30,7 @@ from benchmarks import peers
 from benchmarks.params import GRIDS
 from benchmarks.suite import CATALOGUE, SELECT, build, model_inputs, protocol_split
 
-__all__ = ["FitOnHistory", "search_space", "tune"]
+__all__ = ["FitOnHistory", "search", "search_space", "tune"]
 
 
 class FitOnHistory(BaseEstimator):
@@ -53,11 +55,6 @@ class FitOnHistory(BaseEstimator):
         return self.estimator_.predict_at(X, y)
 
 
-def _unwrapped(params):
-    """Grid parameters without the ``FitOnHistory`` prefix (and its placeholder key)."""
-    return {k.removeprefix("estimator__"): v for k, v in params.items() if k != "estimator"}
-
-
 def search_space(fit, hist, held, same_users):
     """``(X, y, cv)`` for ``GridSearchCV``: one predefined (train rows, test rows) split."""
     if same_users:
@@ -68,8 +65,69 @@ def search_space(fit, hist, held, same_users):
     return X, y, [(np.arange(fit.shape[0]), np.arange(fit.shape[0], X.shape[0]))]
 
 
+class _Fitted:
+    """A "scorer" that reads a fitted attribute (``n_iter_``, ``best_iteration_``) of the model
+    inside the wrappers (``0.0`` when it is unset), so ``GridSearchCV`` reports it per candidate."""
+
+    def __init__(self, attribute):
+        self.attribute = attribute
+
+    def __call__(self, estimator, X, y=None):
+        while hasattr(estimator, "estimator_"):
+            estimator = estimator.estimator_
+        value = getattr(estimator, self.attribute, None)
+        return float(value) if value is not None else 0.0
+
+
+def search(candidates, fit, hist, held, *, same_users, scoring):
+    """Score each estimator of ``candidates`` on one validation split with ``GridSearchCV``.
+
+    Parameters
+    ----------
+    candidates : list of estimators
+        Unfitted; each is fitted on ``fit`` alone (wrapped in :class:`FitOnHistory`).
+    fit, hist, held : sparse matrices
+        The protocol's tuning triple: training rows, the histories scored and their
+        validation targets (``protocol_split(...).tune``).
+    same_users : bool
+        Whether ``hist`` are the rows of ``fit`` (P1, P3, P4) or other users folded in (P2).
+    scoring : callable
+        ``scorer(estimator, X, y)``, higher is better.
+
+    Returns
+    -------
+    Bunch
+        ``index`` (of the best candidate; the first of equal scores), ``scores`` (one per
+        candidate), ``n_iter`` and ``best_iteration`` (the fitted models' ``n_iter_`` and
+        ``best_iteration_``, ``None`` where unset) and ``seconds`` (the search's wall time).
+    """
+    candidates = list(candidates)
+    X, y, cv = search_space(fit, hist, held, same_users)
+    grid = GridSearchCV(FitOnHistory(candidates[0]), {"estimator": candidates}, cv=cv, refit=False, n_jobs=1,
+                        scoring={"score": scoring, "n_iter": _Fitted("n_iter_"),
+                                 "best_iteration": _Fitted("best_iteration_")}, error_score="raise")
+    t0 = time.perf_counter()
+    grid.fit(X, y)
+    results = grid.cv_results_
+    scores = [float(v) for v in results["mean_test_score"]]
+    index = int(np.argmax(scores))
+
+    def read(key):
+        return [int(v) or None for v in results[f"mean_test_{key}"]]
+
+    return Bunch(index=index, scores=scores, n_iter=read("n_iter"), best_iteration=read("best_iteration"),
+                 seconds=time.perf_counter() - t0)
+
+
 def tune(dataset, protocol, models=None, *, device="auto", data_home=None, log=print):
-    """Run the searches; returns ``{model: (best_params, best_score, cv_results_)}``."""
+    """Search ``GRIDS[protocol]`` on ``dataset``'s validation data, model by model.
+
+    Returns
+    -------
+    dict
+        ``{model: (best_params, best_score, per_point)}``, ``per_point`` being the list of
+        ``(params, score)`` of every grid point.
+    """
     split = protocol_split(dataset, protocol, data_home)
     scorer = get_scorer(SELECT[protocol])
     out = {}
@@ -80,16 +138,14 @@ def tune(dataset, protocol, models=None, *, device="auto", data_home=None, log=p
             log(f"{name}: skipped ({CATALOGUE[name].needs} is not installed)")
             continue
         fit, hist, held = model_inputs(name, split.tune, split.order)
-        X, y, cv = search_space(fit, hist, held, split.same_users)
-        base = FitOnHistory(build(name, dataset, protocol, device=device))
-        search = GridSearchCV(base, {f"estimator__{k}": v for k, v in grid.items()} or {"estimator": [base.estimator]},
-                              scoring=scorer, cv=cv, refit=False, n_jobs=1, error_score="raise")
-        t0 = time.perf_counter()
-        search.fit(X, y)
-        best = _unwrapped(search.best_params_)
-        for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
-            log(f"  {protocol} {name} {_unwrapped(params)}: {SELECT[protocol]} {score:.4f}")
-        log(f"{protocol} {name}: best {best} ({SELECT[protocol]} {search.best_score_:.4f}, "
-            f"{time.perf_counter() - t0:.0f} s)")
-        out[name] = (best, float(search.best_score_), search.cv_results_)
+        base = build(name, dataset, protocol, device=device)
+        points = list(ParameterGrid(grid))
+        found = search([clone(base).set_params(**p) for p in points], fit, hist, held,
+                       same_users=split.same_users, scoring=scorer)
+        for params, score in zip(points, found.scores):
+            log(f"  {protocol} {name} {params}: {SELECT[protocol]} {score:.4f}")
+        best = points[found.index]
+        log(f"{protocol} {name}: best {best} ({SELECT[protocol]} {found.scores[found.index]:.4f}, "
+            f"{found.seconds:.0f} s)")
+        out[name] = (best, found.scores[found.index], list(zip(points, found.scores)))
     return out

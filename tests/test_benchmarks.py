@@ -1,14 +1,17 @@
-"""The benchmark suite (``python -m benchmarks``): references, tuning split, runner, reports."""
+"""The benchmark tool (``python -m benchmarks``): references, tuning split, runner, reports,
+the study and yardstick registries."""
 
 import json
 
 import numpy as np
 import pytest
 
-from benchmarks import peers, report, speed, suite
+from benchmarks import peers, report, speed, studies, suite, yardsticks
+from benchmarks._common import synthetic_matrix
 from benchmarks.__main__ import main as cli
+from benchmarks.params import STUDIES
 from benchmarks.tune import FitOnHistory, search_space
-from skrec import AutoencoderRecommender, BaselineBiases
+from skrec import EASE, BaselineBiases
 from skrec.datasets import make_interactions
 from skrec.model_selection import evaluate, holdout_split
 
@@ -28,8 +31,7 @@ def test_popularity_and_ease_rank_like_brute_force(planted):
         assert np.array_equal(score, np.sort(masked)[::-1][:3]) and np.array_equal(masked[got], score)
     # Two independent EASE implementations: numpy here, skrec's closed form (dropout 0).
     ease = peers.EASE(lam=20.0).fit(hist)
-    ours = AutoencoderRecommender((), loss="mse", dropout=0.0, normalize=False, solver="closed_form",
-                                  alpha=20.0, device="cpu").fit(hist)
+    ours = EASE(alpha=20.0, device="cpu").fit(hist)
     a = evaluate(ease, hist, held, ("ndcg@10", "recall@20"))
     b = evaluate(ours, hist, held, ("ndcg@10", "recall@20"))
     assert a["ndcg@10"] == pytest.approx(b["ndcg@10"], abs=1e-6)
@@ -126,19 +128,39 @@ def test_unknown_names_are_rejected():
 def test_speed_reports_epoch_time_and_growth(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(speed.SHAPES, "tiny", (300, 60, 3000))
     assert speed.main(["--shapes", "tiny", "--scales", "1,2", "--epochs", "2", "--models",
-                       "MFRegressor,BaselineBiases", "--yardstick-batches", "3", "--device", "cpu",
-                       "--out", str(tmp_path)]) == 0
-    rows = json.loads((tmp_path / "speed.json").read_text())["rows"]
+                       "MFRegressor,BaselineBiases", "--yardstick", "seed-mf,plain-mf", "--yardstick-batches", "3",
+                       "--device", "cpu", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "speed.json").read_text())
+    rows = saved["rows"]
     assert [r["model"] for r in rows] == ["MFRegressor", "BaselineBiases",
                                           "seed-style per-sample DataLoader (MF, batch 64)",
+                                          yardsticks.YARDSTICKS["plain-mf"].label,
                                           "MFRegressor", "BaselineBiases"]
     assert all(r["epoch_s"] > 0 and r["rate"] > 0 for r in rows)
-    assert rows[0]["growth"] == 1.0 and rows[3]["growth"] > 0
+    assert rows[0]["growth"] == 1.0 and rows[4]["growth"] > 0
+    assert {"command", "date", "device", "versions"} <= set(saved)
+    with pytest.raises(SystemExit):
+        speed.main(["--yardstick", "no-such-loop"])
+
+
+@pytest.mark.parametrize("name", sorted(yardsticks.YARDSTICKS))
+def test_every_yardstick_times_one_tiny_epoch(name):
+    stick = yardsticks.YARDSTICKS[name]
+    assert stick.kind in ("explicit", "implicit") and stick.estimator in speed.SPEED_MODELS
+    X = synthetic_matrix(40, 30, 300, kind=stick.kind, random_state=0)
+    assert stick.run(X, "cpu", epochs=1, n_batches=2) > 0
+
+
+def test_last_items_keeps_the_latest_in_order():
+    import scipy.sparse as sp
+
+    order = sp.csr_matrix(np.array([[3.0, 0, 1, 2], [0, 0, 0, 0], [0, 5, 0, 4]]))
+    assert yardsticks.last_items(order, 2, 9).tolist() == [[3, 0], [9, 9], [3, 1]]
 
 
 def test_epoch_time_reads_history():
     X = make_interactions(100, 40, kind="explicit", random_state=0).X
-    seconds, fit_s = speed.epoch_time(BaselineBiases(solver="adam"), X, 3, "cpu")
+    seconds, fit_s = speed.epoch_time(BaselineBiases(solver="gradient"), X, 3, "cpu")
     assert 0 < seconds <= fit_s
 
 
@@ -155,3 +177,70 @@ def test_real_protocol_splits_load(data_home):
     assert set(np.unique(binary.data)) == {1.0} and fit.data.max() > 1  # order keys kept for sequences
     p1 = suite.protocol_split("ml100k", "P1", data_home, folds=("u1", "u2"))
     assert [t[0] for t in p1.tests] == ["u1", "u2"] and p1.tests[0][3].nnz == 20_000
+
+
+@pytest.mark.parametrize("name", sorted(STUDIES))
+def test_every_study_resolves_to_buildable_estimators(name):
+    study = studies.resolve(name)
+    assert study.dataset in suite.DATASETS and set(study.protocols) <= set(suite.DATASETS[study.dataset])
+    assert study.entries and (not study.writeup or study.was)
+    fit = synthetic_matrix(60, 30, 500, kind="implicit", random_state=0)
+    for entry in study.entries:
+        assert entry.model in suite.CATALOGUE and set(entry.protocols) <= set(study.protocols)
+        for point in studies.candidates(entry):
+            params = studies.constructor_params(entry, point, fit, device="cpu")
+            est = studies.make_estimator(entry, params)
+            inner = est.estimator if isinstance(est, studies.ChunkedFit) else est
+            given = inner.get_params(deep=False)
+            assert all(given[k] is v or given[k] == v for k, v in params.items())
+
+
+def test_study_overrides_and_bad_names():
+    study = studies.resolve("sequence-ml1m", overrides={"dropout": 0.4}, max_epochs=7)
+    seq, pop = study.entries
+    assert seq.params["dropout"] == 0.4 and seq.params["max_iter"] == 7 and "dropout" not in pop.params
+    dae = studies.resolve("autoencoder-ml1m", entries=["Mult-DAE"], max_epochs=30,
+                          overrides={"alpha": [0.0, 0.1]}).entries
+    assert [e.label for e in dae] == ["Mult-DAE"] and dae[0].epochs.max_epochs == 30
+    assert dae[0].grid == {"alpha": [0.0, 0.1]} and "alpha" not in dae[0].params
+    p2 = studies.resolve("bpr-ml1m", protocols=["P2"])
+    assert p2.protocols == ("P2",) and p2.entries[0].protocols == ("P2",)
+    with pytest.raises(ValueError, match="protocols: bpr-ml1m has"):
+        studies.resolve("bpr-ml1m", protocols=["P3"])
+    with pytest.raises(ValueError, match="study: expected one of"):
+        studies.resolve("no-such-study")
+    with pytest.raises(ValueError, match="entries:"):
+        studies.resolve("bpr-ml1m", entries=["EASE"])
+    with pytest.raises(ValueError, match="no entry of bpr-ml1m takes it"):
+        studies.resolve("bpr-ml1m", overrides={"lam": 1.0})
+
+
+def test_study_list_and_help_exit_cleanly(capsys):
+    assert cli(["study", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"{name}:" in listed for name in STUDIES)
+    for argv in (["--help"], ["study", "--help"], ["speed", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli(argv)
+        assert exit_.value.code == 0
+    assert "study NAME" in capsys.readouterr().out
+
+
+def test_smoke_study_runs_end_to_end(tmp_path, capsys):
+    assert cli(["study", "synthetic-smoke", "--device", "cpu", "--out", str(tmp_path)]) == 0
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["command"].startswith("python -m benchmarks study synthetic-smoke")
+    assert {"date", "device", "versions"} <= set(saved) and saved["study"]["name"] == "synthetic-smoke"
+    rows = {(r["protocol"], r["model"]): r for r in saved["records"]}
+    assert set(rows) == {(p, e) for p, entries in (("P1", ("BaselineBiases", "MFRegressor")), (
+        "P2", ("EASE (reference)", "closed form", "Mult-VAE", "popularity"))) for e in entries}
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert rows[("P2", "EASE (reference)")]["chosen"]["lam"] in (50.0, 200.0)
+    assert len(rows[("P2", "closed form")]["grid_scores"]) == 4 and "alpha" in rows[("P2", "closed form")]["adapted"]
+    mf = rows[("P1", "MFRegressor")]  # refitted for the validation fit's best epoch, without stopping
+    assert mf["chosen"]["early_stopping"] is False and mf["n_iter"] == mf["chosen"]["max_iter"]
+    vae = rows[("P2", "Mult-VAE")]  # chunks of one epoch: the chosen count is what the test fit trains
+    assert 1 <= vae["chosen_epochs"] == vae["n_iter"] <= 3
+    assert "chosen" not in rows[("P2", "popularity")] and rows[("P2", "popularity")]["ndcg@100"] > 0
+    table = (tmp_path / "results.md").read_text()
+    assert "# Study `synthetic-smoke`" in table and "| EASE (reference) |" in table and "device:" in table
