@@ -32,7 +32,7 @@ from .utils.validation import (
     raise_invalid,
 )
 
-__all__ = ["BaseRecommender", "TorchRecommender", "register", "all_estimators"]
+__all__ = ["BaseRecommender", "TorchRecommender", "register", "all_estimators", "store_params"]
 
 _REGISTRY = []
 
@@ -61,6 +61,25 @@ def all_estimators():
     True
     """
     return list(_REGISTRY)
+
+
+def store_params(estimator, arguments):
+    """Store every constructor argument under its own name, and nothing else.
+
+    Called as ``store_params(self, locals())`` at the end of an explicit ``__init__``: as
+    scikit-learn requires, the constructor only stores its parameters (no validation, no
+    derived state); ``get_params`` reads them back by name.
+
+    Examples
+    --------
+    >>> class Model(BaseRecommender):
+    ...     def __init__(self, n_factors=8, *, alpha=0.1):
+    ...         store_params(self, locals())
+    >>> Model(alpha=1.0).get_params()
+    {'alpha': 1.0, 'n_factors': 8}
+    """
+    for name in type(estimator)._get_param_names():
+        setattr(estimator, name, arguments[name])
 
 
 def _can_transform(est):

@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from ._torch import DeviceCSR
 from ._torch import Trainer
-from .base import BaseRecommender, TorchRecommender, register
+from .base import BaseRecommender, TorchRecommender, register, store_params
 from .utils.validation import check_param, raise_invalid
 
 __all__ = ["ResidualRegressor"]
@@ -92,11 +92,7 @@ class ResidualRegressor(TorchRecommender):
         return hasattr(self, "residual_")
 
     def __init__(self, base=None, residual=None, *, clip=True, device=None, random_state=None):
-        self.base = base
-        self.residual = residual
-        self.clip = clip
-        self.device = device
-        self.random_state = random_state
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

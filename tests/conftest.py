@@ -78,3 +78,18 @@ def planted_popularity(seed=0, n_users=400, n_items=80, top=0.5, bottom=0.0125):
     rng = np.random.default_rng(seed)
     p = np.linspace(top, bottom, n_items)
     return sp.csr_matrix((rng.random((n_users, n_items)) < p).astype(float))
+
+
+def planted_implicit(n_users=300, n_items=60, n_groups=4, per_user=8, noise=1, seed=0):
+    """Users in groups; each group's positives are drawn from its own item block, plus noise."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(n_groups, size=n_users)
+    block = n_items // n_groups
+    rows, cols = [], []
+    for u in range(n_users):
+        own = rng.choice(np.arange(group[u] * block, (group[u] + 1) * block), size=per_user, replace=False)
+        other = rng.choice(n_items, size=noise, replace=False)
+        items = np.unique(np.concatenate([own, other]))
+        rows += [u] * items.size
+        cols += list(items)
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_users, n_items))

@@ -20,25 +20,10 @@ from skrec.base import all_estimators
 from skrec.metrics import get_scorer
 from skrec.model_selection import holdout_split
 
+from conftest import planted_groups as planted
+
 CASES = [est for cls in all_estimators() for est in cls._test_instances()]
 IDS = [f"{type(e).__name__}-{i}" for i, e in enumerate(CASES)]
-
-
-def planted(n_users=60, n_items=40, n_groups=4, seed=0):
-    """Users in groups; each group rates its own items high (4-5) and a few others low."""
-    rng = np.random.default_rng(seed)
-    group = np.arange(n_users) % n_groups
-    item_group = np.arange(n_items) % n_groups
-    rows, cols, vals = [], [], []
-    for u in range(n_users):
-        own = np.flatnonzero(item_group == group[u])
-        other = np.flatnonzero(item_group != group[u])
-        liked = rng.choice(own, size=6, replace=False)
-        disliked = rng.choice(other, size=2, replace=False)
-        rows += [u] * 8
-        cols += list(liked) + list(disliked)
-        vals += list(rng.integers(4, 6, size=6)) + list(rng.integers(1, 3, size=2))
-    return sp.csr_matrix((np.array(vals, float), (rows, cols)), shape=(n_users, n_items))
 
 
 @pytest.fixture(scope="module")

@@ -15,21 +15,9 @@ from skrec import EASE, AutoencoderRecommender, Popularity
 from skrec.autoencoder import _ease
 from skrec.model_selection import evaluate, holdout_split
 
+from conftest import planted_implicit
+
 HISTORY_KEYS = ["epoch", "loss", "lr", "time", "val_loss"]
-
-
-def planted_implicit(n_users=300, n_items=60, n_groups=4, per_user=8, noise=1, seed=0):
-    """Users in groups; each group's positives are drawn from its own item block, plus noise."""
-    rng = np.random.default_rng(seed)
-    group = rng.integers(n_groups, size=n_users)
-    block = n_items // n_groups
-    rows, cols = [], []
-    for u in range(n_users):
-        own = rng.choice(np.arange(group[u] * block, (group[u] + 1) * block), size=per_user, replace=False)
-        items = np.unique(np.concatenate([own, rng.choice(n_items, size=noise, replace=False)]))
-        rows += [u] * items.size
-        cols += list(items)
-    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_users, n_items))
 
 
 def numpy_ease(X, alpha, input_dropout=0.0, user_norm=0.0, item_norm=0.0, normalize=False):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -356,7 +356,6 @@ class LoopState:
     progressed: bool = False
     reference: float = math.inf
     stop: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 class Callback:

@@ -7,7 +7,7 @@ import torch
 
 from .._torch import DeviceCSR, GradientTrainer
 from .._torch.ranking import ndcg_on_device
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..losses import kl_divergence, reconstruction_loss
 from ..sampling import gather_rows
 from ..utils.validation import check_param, raise_invalid
@@ -213,36 +213,7 @@ class AutoencoderRecommender(TorchRecommender):
                  learning_rate=1e-3, batch_size=500, max_iter=100, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0,
                  checkpoint_path=None, warm_start=False, device="auto", random_state=None, verbose=0):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.input_dropout = input_dropout
-        self.loss = loss
-        self.variational = variational
-        self.beta = beta
-        self.anneal_steps = anneal_steps
-        self.tied = tied
-        self.normalize = normalize
-        self.user_norm = user_norm
-        self.item_norm = item_norm
-        self.negative_sampling = negative_sampling
-        self.n_shared_negatives = n_shared_negatives
-        self.alpha = alpha
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.lr_cycle = lr_cycle
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_path = checkpoint_path
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

@@ -6,7 +6,7 @@ import torch
 
 from .._torch import DeviceCSR, Trainer
 from .._torch.device import free_memory
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..utils.validation import raise_invalid
 from ._autoencoder import forward_scores, item_scale, normalized_input, row_weights
 from ._module import AutoencoderModule
@@ -177,12 +177,7 @@ class EASE(TorchRecommender):
 
     def __init__(self, *, alpha=500.0, input_dropout=0.0, user_norm=0.0, item_norm=0.0, normalize=False,
                  device="auto"):
-        self.alpha = alpha
-        self.input_dropout = input_dropout
-        self.user_norm = user_norm
-        self.item_norm = item_norm
-        self.normalize = normalize
-        self.device = device
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

@@ -7,7 +7,7 @@ from torch import nn
 
 from .._torch import DeviceCSR
 from .._torch.training import GradientTrainer, Trainer
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..utils.validation import check_param
 
 __all__ = ["BaselineBiases", "BiasModule"]
@@ -254,28 +254,7 @@ class BaselineBiases(TorchRecommender):
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-5, lr_schedule=None,
                  lr_cycle=2, checkpoint_every=0, checkpoint_path=None, warm_start=False, device="auto",
                  random_state=None, verbose=0):
-        self.damping = damping
-        self.regularization = regularization
-        self.solver = solver
-        self.user_norm = user_norm
-        self.item_norm = item_norm
-        self.clip = clip
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.lr_cycle = lr_cycle
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_path = checkpoint_path
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .._torch.training import Trainer
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 
 __all__ = ["Popularity"]
 
@@ -61,8 +61,7 @@ class Popularity(TorchRecommender):
     _param_specs = {"damping": dict(kind="float", low=0)}
 
     def __init__(self, *, damping=1.0, device="auto"):
-        self.damping = damping
-        self.device = device
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .._torch import DeviceCSR, GradientTrainer, make_generator, pairwise_fold_in, ridge_fold_in
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..losses import bpr_loss
 from ..sampling import sample_negatives
 from ..utils.validation import raise_invalid
@@ -257,33 +257,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
                  batch_size=16384, max_iter=30, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
-        self.n_factors = n_factors
-        self.alpha = alpha
-        self.n_negatives = n_negatives
-        self.negatives = negatives
-        self.exclude_positives = exclude_positives
-        self.confidence = confidence
-        self.fold_in = fold_in
-        self.fold_in_alpha = fold_in_alpha
-        self.fold_in_steps = fold_in_steps
-        self.fold_in_learning_rate = fold_in_learning_rate
-        self.init_std = init_std
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.lr_cycle = lr_cycle
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_path = checkpoint_path
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

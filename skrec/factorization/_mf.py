@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 from torch import nn
 
 from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
 from .._torch.training import GradientTrainer
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..utils.validation import check_param, raise_invalid
 from ._base import FactorMixin
 
@@ -299,30 +297,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
                  batch_size=4096, max_iter=50, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
-        self.n_factors = n_factors
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.dropout = dropout
-        self.embedding_dropout = embedding_dropout
-        self.alpha = alpha
-        self.fold_in_steps = fold_in_steps
-        self.fold_in_learning_rate = fold_in_learning_rate
-        self.clip = clip
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.lr_cycle = lr_cycle
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_path = checkpoint_path
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):

@@ -12,7 +12,7 @@ from torch import nn
 
 from .._torch import DeviceCSR, GradientTrainer
 from .._torch.ranking import ndcg_on_device
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..losses import bce_loss, full_softmax_loss, sampled_softmax_loss
 from ..model_selection import holdout_split
 from ..utils.validation import check_heldout, check_interactions, raise_invalid
@@ -197,37 +197,7 @@ class SequenceTransformer(TorchRecommender):
                  early_stopping=True, validation_fraction=1.0, n_iter_no_change=10, tol=0.0, optimizer="adam",
                  lr_schedule=None, lr_cycle=2, mixed_precision=True, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
-        self.n_factors = n_factors
-        self.objective = objective
-        self.loss = loss
-        self.n_shared_negatives = n_shared_negatives
-        self.max_seq_len = max_seq_len
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.ff_dim = ff_dim
-        self.dropout = dropout
-        self.tied = tied
-        self.time_features = time_features
-        self.mask_prob = mask_prob
-        self.rating_weight = rating_weight
-        self.weight_decay = weight_decay
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.optimizer = optimizer
-        self.lr_schedule = lr_schedule
-        self.lr_cycle = lr_cycle
-        self.mixed_precision = mixed_precision
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_path = checkpoint_path
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):
