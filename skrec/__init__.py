@@ -10,6 +10,7 @@ from .autoencoder import EASE, AutoencoderRecommender
 from .baseline import BaselineBiases, Popularity
 from .compose import ResidualRegressor
 from .factorization import BPRRanker, MFRegressor
+from .neighbors import ItemKNN
 from .sequence import SequenceTransformer
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "AutoencoderRecommender",
     "EASE",
     "SequenceTransformer",
+    "ItemKNN",
     "ResidualRegressor",
     "all_estimators",
     "__version__",

@@ -1,0 +1,5 @@
+"""Neighbourhood models: item-based collaborative filtering."""
+
+from ._itemknn import ItemKNN
+
+__all__ = ["ItemKNN"]
