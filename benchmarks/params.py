@@ -56,6 +56,10 @@ GRIDS = {
                                                "item_norm": [0.0, 0.2]},
         "implicit ALS": {"factors": [16, 32, 64], "regularization": [1.0, 10.0, 30.0, 100.0], "alpha": [5.0, 20.0]},
         "implicit BPR": {"factors": [128, 256], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.01]},
+        # The BM25 forms on the same grid (implicit's K counts the item itself).
+        "ItemKNN": {"n_neighbors": [50, 200, 1000], "bm25_k1": [0.5, 1.2], "bm25_b": [0.75, 1.0]},
+        "implicit BM25": {"K": [51, 201, 1001], "K1": [0.5, 1.2], "B": [0.75, 1.0]},
+        "implicit Cosine": {"K": [10, 20, 50, 100, 300]},
     },
 }
 GRIDS["P3"] = {"SequenceTransformer": {"max_seq_len": [50, 200], "dropout": [0.2, 0.5]}, **GRIDS["P2"]}
@@ -83,6 +87,10 @@ PARAMS = {
                                                    "user_norm": 0.5},  # 0.4985
             "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 30.0},  # 0.4972
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.4763
+            # 2026-12-01
+            "ItemKNN": {"bm25_b": 0.75, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.4545
+            "implicit BM25": {"B": 0.75, "K": 1001, "K1": 0.5},  # 0.4545
+            "implicit Cosine": {"K": 20},  # 0.4224
         },
         "P3": {  # NDCG@10 of the second-to-last items
             "SequenceTransformer": {"dropout": 0.5, "max_seq_len": 200},  # 0.0967
@@ -93,6 +101,9 @@ PARAMS = {
                                                    "user_norm": 0.5},  # 0.0748
             "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 1.0},  # 0.0752
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},  # 0.0490
+            "ItemKNN": {"bm25_b": 1.0, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.0683
+            "implicit BM25": {"B": 1.0, "K": 1001, "K1": 0.5},  # 0.0683
+            "implicit Cosine": {"K": 10},  # 0.0656
         },
         "P4": {  # NDCG@20 of 20 % of each user's training part
             "EASE": {"lam": 400.0},  # 0.2543
@@ -102,6 +113,9 @@ PARAMS = {
                                                    "user_norm": 0.5},  # 0.2588
             "implicit ALS": {"alpha": 5.0, "factors": 32, "regularization": 30.0},  # 0.2605
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.1927
+            "ItemKNN": {"bm25_b": 0.75, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.2429
+            "implicit BM25": {"B": 0.75, "K": 1001, "K1": 0.5},  # 0.2429
+            "implicit Cosine": {"K": 300},  # 0.2090
         },
     },
     # From the per-model studies on the same P2 split (validation users only):
@@ -149,6 +163,8 @@ _DEEP = dict(hidden_layer_sizes=(600, 200), input_dropout=0.5, alpha=0.0, learni
 _SASREC = dict(n_factors=64, n_layers=2, learning_rate=1e-3, batch_size=128, objective="causal", max_iter=200,
                n_iter_no_change=10, early_stopping=True, verbose=1)
 _POPULARITY = dict(model="Popularity", params={})
+_KNN_K = [100, 300, 700, 1500]
+_BM25_K1, _BM25_B = [0.3, 0.5, 1.2, 3.0], [0.5, 0.75, 1.0]
 
 STUDIES = {
     "p1-ml100k": dict(
@@ -263,6 +279,23 @@ STUDIES = {
             "SequenceTransformer": dict(model="SequenceTransformer",
                                         params=dict(_SASREC, max_seq_len=200, dropout=0.2)),
             "popularity": _POPULARITY,
+        }),
+    # ItemKNN beside implicit's item-item recommenders, the same grids for the BM25 forms.
+    "itemknn-ml1m": dict(
+        about="ItemKNN beside implicit's CosineRecommender and BM25Recommender on MovieLens-1M positives, "
+              "P2 and P4, every grid searched on validation data",
+        dataset="ml1m", protocols=("P2", "P4"),
+        entries={
+            "ItemKNN (BM25)": dict(model="ItemKNN", params=dict(similarity="dot", weighting="bm25"),
+                                   grid={"n_neighbors": _KNN_K, "bm25_k1": _BM25_K1, "bm25_b": _BM25_B}),
+            "ItemKNN (cosine)": dict(model="ItemKNN", params=dict(similarity="cosine", weighting="none"),
+                                     grid={"n_neighbors": [5, 10, 20, 50, 100, 300, 700, 1500],
+                                           "shrinkage": [0.0, 50.0, 200.0]}),
+            # implicit's K counts the item itself: K = n_neighbors + 1 keeps as many others.
+            "implicit BM25": dict(model="implicit BM25", grid={"K": [k + 1 for k in _KNN_K], "K1": _BM25_K1,
+                                                                "B": _BM25_B}),
+            "implicit Cosine": dict(model="implicit Cosine", grid={"K": [5, 10, 20, 30, 50, 100, 300, 700, 1500,
+                                                                         3000]}),
         }),
     # Every policy above on the small synthetic sets, in seconds: a smoke test of the tool.
     "synthetic-smoke": dict(

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
-__all__ = ["Popularity", "EASE", "ImplicitALS", "ImplicitBPR", "SurpriseRating", "available"]
+__all__ = ["Popularity", "EASE", "ImplicitALS", "ImplicitBPR", "ImplicitItemKNN", "SurpriseRating", "available"]
 
 
 def available(module):
@@ -151,6 +151,42 @@ class ImplicitALS(_Implicit):
     def _user_vectors(self, X):
         # implicit recomputes the factors of the given rows from their items (one ALS step)
         return np.asarray(self.model_.recalculate_user(np.arange(X.shape[0]), X))
+
+
+class ImplicitItemKNN(_Ranker):
+    """implicit's item-item recommenders: ``CosineRecommender`` or ``BM25Recommender``.
+
+    Any row is scored as implicit does, its raw values times the kept item-item weights;
+    ``K`` counts the item itself, as in implicit.
+
+    Examples
+    --------
+    >>> from skrec.datasets import make_interactions
+    >>> X = make_interactions(60, 40, random_state=0).X
+    >>> ids, _ = ImplicitItemKNN("bm25", K=10).fit(X).recommend(X[:2], k=5)
+    """
+
+    def __init__(self, kind="cosine", K=20, K1=1.2, B=0.75):
+        self.kind = kind
+        self.K = K
+        self.K1 = K1
+        self.B = B
+
+    def fit(self, X, y=None):
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+
+        import warnings
+
+        model = (CosineRecommender(K=self.K, num_threads=1) if self.kind == "cosine"
+                 else BM25Recommender(K=self.K, K1=self.K1, B=self.B, num_threads=1))
+        with warnings.catch_warnings():  # implicit converts its own weighted COO matrix back to CSR
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model.fit(sp.csr_matrix(_training_matrix(X, y), dtype=np.float32), show_progress=False)
+        self.similarity_ = sp.csr_matrix(model.similarity)
+        return self
+
+    def _scores(self, X):
+        return (sp.csr_matrix(X, dtype=np.float64) @ self.similarity_).toarray()
 
 
 class ImplicitBPR(_Implicit):

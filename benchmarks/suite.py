@@ -26,7 +26,7 @@ import torch
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from skrec import EASE, AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
+from skrec import EASE, AutoencoderRecommender, BaselineBiases, BPRRanker, ItemKNN, MFRegressor, SequenceTransformer
 from skrec.datasets import load_movielens, make_interactions
 from skrec.model_selection import evaluate, train_test_split_interactions
 
@@ -71,10 +71,14 @@ CATALOGUE = {
     "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender),
     "EASE (EDLAE+DAN)": Spec("skrec", _RANKING, EASE),
     "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, order_input=True),
+    "ItemKNN": Spec("skrec", _RANKING, ItemKNN),
     "Popularity": Spec("reference", _RANKING, peers.Popularity),
     "EASE": Spec("reference", _RANKING, peers.EASE),
     "implicit ALS": Spec("reference", _RANKING, peers.ImplicitALS, needs="implicit"),
     "implicit BPR": Spec("reference", _RANKING, peers.ImplicitBPR, needs="implicit"),
+    "implicit Cosine": Spec("reference", _RANKING, lambda **p: peers.ImplicitItemKNN("cosine", **p),
+                            needs="implicit"),
+    "implicit BM25": Spec("reference", _RANKING, lambda **p: peers.ImplicitItemKNN("bm25", **p), needs="implicit"),
     "Surprise BaselineOnly": Spec("reference", ("P1",), lambda **p: peers.SurpriseRating("BaselineOnly", **p),
                                   needs="surprise"),
     "Surprise SVD": Spec("reference", ("P1",), lambda **p: peers.SurpriseRating("SVD", **p), needs="surprise"),
