@@ -9,7 +9,7 @@ from .base import BaseRecommender, TorchRecommender, all_estimators
 from .autoencoder import EASE, AutoencoderRecommender
 from .baseline import BaselineBiases, Popularity
 from .compose import ResidualRegressor
-from .factorization import BPRRanker, MFRegressor
+from .factorization import ALSRanker, BPRRanker, MFRegressor
 from .neighbors import ItemKNN
 from .sequence import SequenceTransformer
 
@@ -22,6 +22,7 @@ __all__ = [
     "Popularity",
     "MFRegressor",
     "BPRRanker",
+    "ALSRanker",
     "AutoencoderRecommender",
     "EASE",
     "SequenceTransformer",
