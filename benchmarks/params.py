@@ -56,6 +56,7 @@ GRIDS = {
                                                "item_norm": [0.0, 0.2]},
         "implicit ALS": {"factors": [16, 32, 64], "regularization": [1.0, 10.0, 30.0, 100.0], "alpha": [5.0, 20.0]},
         "implicit BPR": {"factors": [128, 256], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.01]},
+        "ALSRanker": {"n_factors": [16, 32, 64], "alpha": [0.002, 0.007, 0.02], "confidence_weight": [4.0, 19.0]},
         # The BM25 forms on the same grid (implicit's K counts the item itself).
         "ItemKNN": {"n_neighbors": [50, 200, 1000], "bm25_k1": [0.5, 1.2], "bm25_b": [0.75, 1.0]},
         "implicit BM25": {"K": [51, 201, 1001], "K1": [0.5, 1.2], "B": [0.75, 1.0]},
@@ -88,6 +89,7 @@ PARAMS = {
             "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 30.0},  # 0.4972
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.4763
             # 2026-12-01
+            "ALSRanker": {"alpha": 0.02, "confidence_weight": 4.0, "n_factors": 32},  # 0.4899
             "ItemKNN": {"bm25_b": 0.75, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.4545
             "implicit BM25": {"B": 0.75, "K": 1001, "K1": 0.5},  # 0.4545
             "implicit Cosine": {"K": 20},  # 0.4224
@@ -101,6 +103,7 @@ PARAMS = {
                                                    "user_norm": 0.5},  # 0.0748
             "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 1.0},  # 0.0752
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},  # 0.0490
+            "ALSRanker": {"alpha": 0.007, "confidence_weight": 4.0, "n_factors": 64},  # 0.0738
             "ItemKNN": {"bm25_b": 1.0, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.0683
             "implicit BM25": {"B": 1.0, "K": 1001, "K1": 0.5},  # 0.0683
             "implicit Cosine": {"K": 10},  # 0.0656
@@ -113,6 +116,7 @@ PARAMS = {
                                                    "user_norm": 0.5},  # 0.2588
             "implicit ALS": {"alpha": 5.0, "factors": 32, "regularization": 30.0},  # 0.2605
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.1927
+            "ALSRanker": {"alpha": 0.02, "confidence_weight": 4.0, "n_factors": 64},  # 0.2612
             "ItemKNN": {"bm25_b": 0.75, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.2429
             "implicit BM25": {"B": 0.75, "K": 1001, "K1": 0.5},  # 0.2429
             "implicit Cosine": {"K": 300},  # 0.2090
@@ -279,6 +283,19 @@ STUDIES = {
             "SequenceTransformer": dict(model="SequenceTransformer",
                                         params=dict(_SASREC, max_seq_len=200, dropout=0.2)),
             "popularity": _POPULARITY,
+        }),
+    # ALSRanker beside implicit's ALS on ML-1M P2 at the configurations each won on the validation
+    # users in a 30-point search per library (benchmarks/results/als_ml1m.md); c = 1 + confidence_weight.
+    "als-ml1m": dict(
+        about="ALSRanker beside implicit's AlternatingLeastSquares on MovieLens-1M positives, P2, each at "
+              "its validation-chosen configuration",
+        dataset="ml1m", protocols=("P2",),
+        entries={
+            "ALSRanker": dict(model="ALSRanker", grid={
+                "n_factors": [256], "alpha": [0.00708], "confidence_weight": [2.0], "regularization_exponent": [1.0],
+                "max_iter": [13]}),
+            "implicit ALS": dict(model="implicit ALS", grid={"factors": [128], "regularization": [30.0],
+                                                              "alpha": [3.0], "iterations": [6]}),
         }),
     # ItemKNN beside implicit's item-item recommenders, the same grids for the BM25 forms.
     "itemknn-ml1m": dict(

@@ -26,7 +26,7 @@ import torch
 from sklearn.utils import Bunch
 from tqdm.auto import tqdm
 
-from skrec import EASE, AutoencoderRecommender, BaselineBiases, BPRRanker, ItemKNN, MFRegressor, SequenceTransformer
+from skrec import EASE, ALSRanker, AutoencoderRecommender, BaselineBiases, BPRRanker, ItemKNN, MFRegressor, SequenceTransformer
 from skrec.datasets import load_movielens, make_interactions
 from skrec.model_selection import evaluate, train_test_split_interactions
 
@@ -68,6 +68,7 @@ CATALOGUE = {
     "BaselineBiases": Spec("skrec", ("P1",), BaselineBiases),
     "MFRegressor": Spec("skrec", ("P1",), MFRegressor),
     "BPRRanker": Spec("skrec", _RANKING, BPRRanker),
+    "ALSRanker": Spec("skrec", _RANKING, ALSRanker),
     "AutoencoderRecommender (Mult-DAE)": Spec("skrec", _RANKING, AutoencoderRecommender),
     "EASE (EDLAE+DAN)": Spec("skrec", _RANKING, EASE),
     "SequenceTransformer": Spec("skrec", ("P3",), SequenceTransformer, order_input=True),
