@@ -122,6 +122,7 @@ def _implicit_fit(model, X):
 
 
 @pytest.mark.skipif(_implicit_als() is None, reason="implicit is not installed (pip install implicit)")
+@pytest.mark.filterwarnings("ignore:OpenBLAS is configured:RuntimeWarning")  # implicit's advice at construction
 def test_one_epoch_equals_implicit_exact_solver():
     """implicit's Cholesky ALS from the same item factors takes the same steps.
 

@@ -172,8 +172,8 @@ class AutoencoderRecommender(TorchRecommender):
 
     >>> asysvd = AutoencoderRecommender((3,), activation="identity", loss="mse", input_dropout=0.0,
     ...                                 normalize=False, max_iter=3, random_state=0).fit(X)
-    >>> V1 = asysvd.module_.enc_weights[0].detach().numpy().T              # [n_items, 3]
-    >>> bool(np.allclose(asysvd.transform(X[:2]), X[:2] @ V1 + asysvd.module_.enc_biases[0].detach().numpy(),
+    >>> V1 = asysvd.module_.enc_weights[0].detach().cpu().numpy().T              # [n_items, 3]
+    >>> bool(np.allclose(asysvd.transform(X[:2]), X[:2] @ V1 + asysvd.module_.enc_biases[0].detach().cpu().numpy(),
     ...                  atol=1e-5))
     True
 

@@ -155,7 +155,7 @@ class EASE(TorchRecommender):
     >>> ids, scores = model.recommend(X[:2], k=3)
     >>> ids.shape
     (2, 3)
-    >>> B = model.module_.item_item.detach().numpy()
+    >>> B = model.module_.item_item.detach().cpu().numpy()
     >>> bool(np.allclose(model.predict(X[:2]), X[:2] @ B, atol=1e-5)), float(np.abs(np.diag(B)).max())
     (True, 0.0)
 
