@@ -537,12 +537,13 @@ class TorchRecommender(BaseRecommender):
     """
 
     _param_specs = dict(_LOOP_SPECS)
+    _structure = ()  # the parameters that shape the module: a warm fit refuses to change them
 
     # ----------------------------------------------------------------- hooks
     def _make_trainer(self, X, *, generator, seed, warm, **fit_params):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _fit_spec(self):
+    def _fit_spec(self, **fit_params):
         """The parameters inference reads, normalised once per fit."""
         return self.get_params(deep=False)
 
@@ -598,7 +599,11 @@ class TorchRecommender(BaseRecommender):
         else:
             seed = self._seed = check_random_seed(getattr(self, "random_state", None))
         previous = self._spec if warm else None
-        self._spec = self._fit_spec()
+        self._spec = self._fit_spec(**fit_params)
+        changed = [k for k in self._structure if warm and self._spec[k] != previous[k]]
+        if changed:
+            raise_invalid("warm_start", f"False when the architecture changes ({', '.join(changed)} differ "
+                          "from the fitted model)", True)
         generator = make_generator(seed, self.device_)
         trainer = self._make_trainer(X, generator=generator, seed=seed, warm=warm, previous=previous,
                                      **fit_params)

@@ -202,7 +202,7 @@ def test_bad_data_is_named():
     model = ALSRanker(n_factors=3, max_iter=2, device="cpu", random_state=0).fit(X)
     with pytest.raises(ValueError, match=r"^X must be non-negative values"):
         model.predict(negative)
-    with pytest.raises(ValueError, match=r"^warm_start must be False when n_factors changes"):
+    with pytest.raises(ValueError, match=r"^warm_start must be False when the architecture changes \(n_factors"):
         model.set_params(warm_start=True, n_factors=4).fit(X)
 
 

@@ -16,7 +16,7 @@ from conftest import planted_groups, planted_ratings
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from skrec import BaselineBiases
+from skrec import BaselineBiases, BPRRanker, MFRegressor
 from skrec._torch import TrainingDiverged
 from skrec.base import all_estimators
 
@@ -341,3 +341,16 @@ def test_cuda_fit_matches_cpu_and_unpickles_to_cpu(monkeypatch):
     grad_cpu = gradient(device="cpu", max_iter=5).fit(X)
     assert np.isfinite(grad_gpu.predict(X)).all()
     assert abs(grad_gpu.history_[-1]["loss"] - grad_cpu.history_[-1]["loss"]) < 0.1
+
+
+@pytest.mark.parametrize("make, change", [
+    (lambda: MFRegressor(n_factors=4, max_iter=2, batch_size=64), {"n_factors": 6}),
+    (lambda: BPRRanker(n_factors=4, max_iter=2, batch_size=64, fold_in_steps=2), {"optimizer": "sparse_adam"}),
+])
+def test_a_warm_fit_refuses_a_new_architecture_and_keeps_the_model(make, change):
+    X = planted_ratings()
+    model = make().set_params(device="cpu", random_state=0, warm_start=True).fit(X)
+    before = model.predict(X[:5])
+    with pytest.raises(ValueError, match=r"^warm_start must be False when the architecture changes \("):
+        model.set_params(**change).fit(X)
+    np.testing.assert_array_equal(model.predict(X[:5]), before)

@@ -18,7 +18,6 @@ __all__ = ["AutoencoderRecommender", "DENSE_LIMIT"]
 LOSSES = ("multinomial", "bce", "mse")
 #: Training matrices with at most this many entries are kept dense on the device.
 DENSE_LIMIT = 2**26
-_ARCHITECTURE = ("hidden_layer_sizes", "activation", "variational", "tied")
 
 
 @register
@@ -188,6 +187,7 @@ class AutoencoderRecommender(TorchRecommender):
     True
     """
 
+    _structure = ("hidden_layer_sizes", "activation", "variational", "tied")
     _param_specs = dict(
         TorchRecommender._param_specs,
         hidden_layer_sizes=dict(kind="sequence"),
@@ -234,7 +234,7 @@ class AutoencoderRecommender(TorchRecommender):
             raise_invalid("item_norm", "0 unless hidden_layer_sizes=() (it rescales the item-item layer)",
                           self.item_norm)
 
-    def _fit_spec(self):
+    def _fit_spec(self, **fit_params):
         spec = super()._fit_spec()
         hidden = check_param("hidden_layer_sizes", self.hidden_layer_sizes, "sequence")
         return dict(spec, hidden_layer_sizes=hidden, variational=bool(self.variational and hidden),
@@ -262,11 +262,6 @@ class AutoencoderRecommender(TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec
-        if warm:
-            changed = [k for k in _ARCHITECTURE if spec[k] != previous[k]]
-            if changed:
-                raise_invalid("warm_start", f"False when the architecture changes ({', '.join(changed)} differ "
-                              "from the fitted network)", True)
         X_train, X_val = self._split(X, self._seed)
         if warm:
             module = self.module_

@@ -263,7 +263,7 @@ class BaselineBiases(TorchRecommender):
             cls(solver="gradient", learning_rate=0.1, max_iter=15, batch_size=256, damping=1.0),
         ]
 
-    def _fit_spec(self):
+    def _fit_spec(self, **fit_params):
         return dict(super()._fit_spec(), damping=check_param("damping", self.damping, "pair", low=0))
 
     # ------------------------------------------------------------------- fit

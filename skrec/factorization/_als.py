@@ -375,6 +375,7 @@ class ALSRanker(FactorMixin, TorchRecommender):
     True
     """
 
+    _structure = ("n_factors",)
     _param_specs = dict(
         {k: v for k, v in TorchRecommender._param_specs.items() if k in _LOOP},
         n_factors=dict(kind="int", low=1),
@@ -440,8 +441,6 @@ class ALSRanker(FactorMixin, TorchRecommender):
         if X.data.min() <= 0:
             raise_invalid("X", "positive values (confidences; nothing stored means no interaction)",
                           f"<minimum value {X.data.min():g}>")
-        if warm and previous["n_factors"] != spec["n_factors"]:
-            raise_invalid("warm_start", "False when n_factors changes", True)
         X_train, X_val = self._split(X, self._seed)
         train_rows = self._validation_rows(X.shape[0], self._seed)[0] if X_val is not None else None
         module = self.module_ if warm else self._build_module(X.shape, generator)

@@ -250,6 +250,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
     )
     _factor_names = {"user_factors_": "user_factors.weight", "item_factors_": "item_factors.weight",
                      "item_bias_": "item_bias.weight"}
+    _structure = ("n_factors", "sparse_gradients")
 
     def __init__(self, n_factors=64, *, alpha=0.01, n_negatives=1, negatives="uniform",
                  exclude_positives=True, confidence=False, fold_in="gradient", fold_in_alpha=10.0,
@@ -268,13 +269,13 @@ class BPRRanker(FactorMixin, TorchRecommender):
         ]
 
     # ------------------------------------------------------------------- fit
+    def _fit_spec(self, **fit_params):
+        return dict(super()._fit_spec(), sparse_gradients=self.optimizer == "sparse_adam")
+
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec
         if spec["confidence"] and X.data.min() < 0:
             raise_invalid("X", "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
-        if warm and (previous["n_factors"], previous["optimizer"] == "sparse_adam") != (
-                spec["n_factors"], spec["optimizer"] == "sparse_adam"):
-            raise_invalid("warm_start", "False when n_factors or sparse gradients change", True)
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, generator)
         return BPRTrainer(module, X, X_train, X_val, generator, spec, validation_seed=seed + 1,

@@ -9,7 +9,7 @@ from torch import nn
 from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
 from .._torch.training import GradientTrainer
 from ..base import TorchRecommender, register, store_params
-from ..utils.validation import check_param, raise_invalid
+from ..utils.validation import check_param
 from ._base import FactorMixin
 
 __all__ = ["MFRegressor", "BiasedMF", "EmbeddingNet"]
@@ -279,6 +279,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
 
     _kind = "regressor"
     _factor_names = {"user_factors_": "user_factors", "item_factors_": "item_factors", "item_bias_": "item_bias"}
+    _structure = ("n_factors", "hidden_layer_sizes")
     _param_specs = dict(
         TorchRecommender._param_specs,
         n_factors=dict(kind="int", low=1),
@@ -307,7 +308,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
                 fold_in_steps=10),
         ]
 
-    def _fit_spec(self):
+    def _fit_spec(self, **fit_params):
         return dict(super()._fit_spec(), hidden_layer_sizes=check_param(
             "hidden_layer_sizes", self.hidden_layer_sizes, "sequence"))
 
@@ -323,8 +324,6 @@ class MFRegressor(FactorMixin, TorchRecommender):
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         low, high = float(X.data.min()), float(X.data.max())
         if warm:
-            if previous["hidden_layer_sizes"] != self._spec["hidden_layer_sizes"]:
-                raise_invalid("warm_start", "False when hidden_layer_sizes changes", True)
             low, high = min(low, self.rating_range_[0]), max(high, self.rating_range_[1])
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, (low, high))

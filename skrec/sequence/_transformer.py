@@ -25,10 +25,6 @@ __all__ = ["SequenceTransformer", "ADAM_BETAS"]
 ADAM_BETAS = (0.9, 0.98)
 
 
-_ARCHITECTURE = ("objective", "max_seq_len", "n_factors", "n_layers", "n_heads", "ff_dim", "tied", "time_features",
-                 "has_ratings")
-
-
 def _autocast(device, mixed_precision):
     """bfloat16 autocast on CUDA when asked; a no-op elsewhere."""
     if device.type == "cuda" and mixed_precision:
@@ -170,6 +166,8 @@ class SequenceTransformer(TorchRecommender):
     """
 
     _history_dtype = torch.float64  # exact Unix timestamps
+    _structure = ("objective", "max_seq_len", "n_factors", "n_layers", "n_heads", "ff_dim", "tied", "time_features",
+                  "has_ratings")
     _param_specs = dict(
         TorchRecommender._param_specs,
         n_factors=dict(kind="int", low=1),
@@ -258,17 +256,11 @@ class SequenceTransformer(TorchRecommender):
             ratings = R
         return super().fit(X, y, ratings=ratings)
 
-    def _fit_spec(self):
-        return dict(super()._fit_spec(), has_ratings=False)
+    def _fit_spec(self, ratings=None):
+        return dict(super()._fit_spec(), has_ratings=ratings is not None)  # with ratings, a rating head
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None, ratings=None):
         spec = self._spec
-        spec["has_ratings"] = ratings is not None
-        if warm:
-            changed = [k for k in _ARCHITECTURE if spec[k] != previous[k]]
-            if changed:
-                raise_invalid("warm_start", f"False when the network changes ({', '.join(changed)} differ from "
-                              "the fitted model; ratings must be given in every fit or in none)", True)
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, generator, ratings)
         return SequenceTrainer(module, X_train, X_val, ratings, generator, spec, self._rows_per_batch(X.shape[1]),
