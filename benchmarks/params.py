@@ -56,7 +56,8 @@ GRIDS = {
                                                "item_norm": [0.0, 0.2]},
         "implicit ALS": {"factors": [16, 32, 64], "regularization": [1.0, 10.0, 30.0, 100.0], "alpha": [5.0, 20.0]},
         "implicit BPR": {"factors": [128, 256], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.01]},
-        "ALSRanker": {"n_factors": [16, 32, 64], "alpha": [0.002, 0.007, 0.02], "confidence_weight": [4.0, 19.0]},
+        # alpha and confidence_weight widened after the first search chose 0.02 (top) and 4 (bottom).
+        "ALSRanker": {"n_factors": [32, 64], "alpha": [0.007, 0.02, 0.06, 0.2], "confidence_weight": [1.0, 4.0, 19.0]},
         # The BM25 forms on the same grid (implicit's K counts the item itself).
         "ItemKNN": {"n_neighbors": [50, 200, 1000], "bm25_k1": [0.5, 1.2], "bm25_b": [0.75, 1.0]},
         "implicit BM25": {"K": [51, 201, 1001], "K1": [0.5, 1.2], "B": [0.75, 1.0]},
