@@ -88,9 +88,6 @@ class ResidualRegressor(TorchRecommender):
 
     _kind = "regressor"
 
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "residual_")
-
     def __init__(self, base=None, residual=None, *, clip=True, device=None, random_state=None):
         store_params(self, locals())
 
