@@ -558,6 +558,30 @@ class TorchRecommender(BaseRecommender):
         parts = [sp.csr_matrix((coo.data[m], (coo.row[m], coo.col[m])), shape=X.shape) for m in (~held, held)]
         return parts[0], parts[1]
 
+    def _validation_rows(self, n_rows, seed):
+        """``(train_rows, val_rows, split_seed)``: a seeded ``validation_fraction`` of the rows held out.
+
+        ``split_seed`` seeds the 80/20 split of the held-out rows (:meth:`_row_validation_split`).
+        """
+        rng = np.random.default_rng(seed)
+        n_val = int(round(self.validation_fraction * n_rows))
+        if n_val < 1 or n_val >= n_rows:
+            raise_invalid("validation_fraction", f"a fraction that leaves rows on both sides of the validation "
+                          f"split ({n_rows} rows)", self.validation_fraction)
+        perm = rng.permutation(n_rows)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val]), int(rng.integers(2**31))
+
+    def _row_validation_split(self, X, seed):
+        """Hold out whole rows, each split 80/20 (fold in / rank), as protocol P2 does.
+
+        Returns ``(X_train, (history, held_out))``; a model whose validation ranks unseen
+        users sets ``_validation_split = TorchRecommender._row_validation_split``.
+        """
+        from .model_selection import holdout_split
+
+        train_rows, val_rows, split_seed = self._validation_rows(X.shape[0], seed)
+        return X[train_rows], holdout_split(X[val_rows], 0.2, random_state=split_seed)
+
     def _split(self, X, seed):
         """``(X_train, X_val)``: the validation split when early stopping, else ``(X, None)``."""
         if getattr(self, "early_stopping", False):

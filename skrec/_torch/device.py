@@ -147,6 +147,19 @@ class DeviceCSR:
         return self._cache[key]
 
     @classmethod
+    def one_per_row(cls, columns, n_columns):
+        """Row ``r`` holds the single entry ``columns[r]`` (e.g. to exclude each query item itself).
+
+        Examples
+        --------
+        >>> DeviceCSR.one_per_row(torch.tensor([2, 0]), 3).to_dense().tolist()
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+        """
+        n, device = columns.numel(), columns.device
+        return cls(indptr=torch.arange(n + 1, device=device), indices=columns, values=torch.ones(n, device=device),
+                   shape=(n, n_columns), indptr_host=np.arange(n + 1))
+
+    @classmethod
     def from_scipy(cls, X, device, dtype=torch.float32):
         """Copy a canonical scipy CSR matrix to ``device`` (one transfer per array)."""
         indptr = np.asarray(X.indptr, dtype=np.int64)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..sampling import index_batches
+from .device import make_generator
 
 __all__ = [
     "Callback",
@@ -291,8 +292,6 @@ class GradientTrainer(Trainer):
 
     def validation_generator(self):
         """A generator seeded the same way for every validation pass."""
-        from .device import make_generator
-
         seed = 0 if self.validation_seed is None else self.validation_seed
         return make_generator(seed, self._device())
 

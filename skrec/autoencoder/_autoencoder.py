@@ -246,19 +246,7 @@ class AutoencoderRecommender(TorchRecommender):
         return not (isinstance(hidden, (list, tuple)) and len(hidden) == 0)
 
     # ------------------------------------------------------------------- fit
-    def _validation_split(self, X, seed):
-        """Hold out whole rows; each held-out row is split 80/20 (fold in / rank)."""
-        from ..model_selection import holdout_split
-
-        rng = np.random.default_rng(seed)
-        n = X.shape[0]
-        n_val = int(round(self.validation_fraction * n))
-        if n_val < 1 or n_val >= n:
-            raise_invalid("validation_fraction", f"a fraction that leaves rows on both sides of the validation "
-                          f"split ({n} rows)", self.validation_fraction)
-        perm = rng.permutation(n)
-        val_rows, train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        return X[train_rows], holdout_split(X[val_rows], 0.2, random_state=int(rng.integers(2**31)))
+    _validation_split = TorchRecommender._row_validation_split  # rows held out, each split 80/20
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec

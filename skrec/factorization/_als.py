@@ -8,7 +8,7 @@ from torch import nn
 
 from .._torch import DeviceCSR, Trainer, ridge_fold_in
 from .._torch.ranking import ndcg_on_device
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..utils.validation import raise_invalid
 from ._base import FactorMixin
 
@@ -390,22 +390,7 @@ class ALSRanker(FactorMixin, TorchRecommender):
                  init_std=0.1, max_iter=15, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  tol=1e-5, checkpoint_every=0, checkpoint_path=None, warm_start=False, device="auto",
                  random_state=None, verbose=0):
-        self.n_factors = n_factors
-        self.alpha = alpha
-        self.confidence_weight = confidence_weight
-        self.regularization_exponent = regularization_exponent
-        self.init_std = init_std
-        self.max_iter = max_iter
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_path = checkpoint_path
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):
@@ -416,25 +401,7 @@ class ALSRanker(FactorMixin, TorchRecommender):
         ]
 
     # ------------------------------------------------------------------- fit
-    def _validation_rows(self, n_rows, seed):
-        """``(train_rows, val_rows, seed)``: a seeded ``validation_fraction`` of the rows held out.
-
-        The seed is the one of the 80/20 split of the held-out rows.
-        """
-        rng = np.random.default_rng(seed)
-        n_val = int(round(self.validation_fraction * n_rows))
-        if n_val < 1 or n_val >= n_rows:
-            raise_invalid("validation_fraction", f"a fraction that leaves rows on both sides of the validation "
-                          f"split ({n_rows} rows)", self.validation_fraction)
-        perm = rng.permutation(n_rows)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val]), int(rng.integers(2**31))
-
-    def _validation_split(self, X, seed):
-        """Hold out whole rows; each held-out row is split 80/20 (fold in / rank)."""
-        from ..model_selection import holdout_split
-
-        train_rows, val_rows, split_seed = self._validation_rows(X.shape[0], seed)
-        return X[train_rows], holdout_split(X[val_rows], 0.2, random_state=split_seed)
+    _validation_split = TorchRecommender._row_validation_split  # rows held out, each split 80/20
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec

@@ -131,10 +131,7 @@ def rank_neighbours(similarity, query, k, n_items, device, step):
             q = q_all[start:start + step]
             n = q.numel()
             scores = similarity(q).float()  # [b, n_items]
-            self_csr = DeviceCSR(indptr=torch.arange(n + 1, device=device), indices=q,
-                                 values=torch.ones(n, device=device), shape=(n, n_items),
-                                 indptr_host=np.arange(n + 1))
-            i, s = topk_items(scores, k, exclude=self_csr)
+            i, s = topk_items(scores, k, exclude=DeviceCSR.one_per_row(q, n_items))
             ids[start:start + n] = i.cpu().numpy()
             top[start:start + n] = s.cpu().numpy()
     return ids, top

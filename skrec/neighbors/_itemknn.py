@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._torch import DeviceCSR, Trainer, topk_items
-from ..base import TorchRecommender, register
+from ..base import TorchRecommender, register, store_params
 from ..factorization._base import check_item_queries, rank_neighbours
 from ..utils.validation import check_k, raise_invalid
 
@@ -109,12 +109,8 @@ class _ItemKNNTrainer(Trainer):
                 if norms is not None:
                     denom = norms[start:stop, None] * norms[None, :] + s["shrinkage"]
                     sims = torch.where(denom > 0, sims / torch.where(denom > 0, denom, 1.0), 0.0)
-                n = stop - start
                 block = torch.arange(start, stop, device=dev)
-                self_csr = DeviceCSR(indptr=torch.arange(n + 1, device=dev), indices=block,
-                                     values=torch.ones(n, device=dev), shape=(n, n_items),
-                                     indptr_host=np.arange(n + 1))
-                ids, top = topk_items(sims, k, exclude=self_csr)  # the item itself never
+                ids, top = topk_items(sims, k, exclude=DeviceCSR.one_per_row(block, n_items))  # never itself
                 keep = (ids >= 0) & (top != 0)
                 m.neighbor_ids[start:stop] = torch.where(keep, ids, -1)
                 m.neighbor_weights[start:stop] = torch.where(keep, top, 0.0)
@@ -227,13 +223,7 @@ class ItemKNN(TorchRecommender):
 
     def __init__(self, *, n_neighbors=1000, similarity="dot", shrinkage=0.0, weighting="bm25", bm25_k1=0.5,
                  bm25_b=1.0, device="auto"):
-        self.n_neighbors = n_neighbors
-        self.similarity = similarity
-        self.shrinkage = shrinkage
-        self.weighting = weighting
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
-        self.device = device
+        store_params(self, locals())
 
     @classmethod
     def _test_instances(cls):
