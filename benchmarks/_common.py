@@ -13,11 +13,13 @@ on the same users and items:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib import request
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,10 +28,11 @@ import torch
 from sklearn.utils import Bunch
 
 import skrec
-from skrec.datasets import read_interactions, read_sequences
+from skrec.datasets import get_data_home, load_movielens, read_interactions, read_sequences
+from skrec.datasets._base import _copy_with_progress
 from skrec.model_selection import filter_interactions, holdout_split, split_users
 
-__all__ = ["default_data_home", "environment", "environment_info", "resolve_device", "timed",
+__all__ = ["BEAUTY_SHA256", "BEAUTY_URL", "default_data_home", "fetch_file", "environment", "environment_info", "resolve_device", "timed",
            "load_ml1m_positives", "load_ml1m_order", "load_beauty_order", "seconds_per_epoch", "p2_split", "p3_split",
            "p4_split", "synthetic_matrix", "ML10M_SHAPE", "ML1M_SHAPE"]
 
@@ -37,10 +40,48 @@ ML10M_SHAPE = (69_878, 10_681, 7_600_000)  # users, items, interactions (speed b
 ML1M_SHAPE = (6_040, 3_706, 1_000_000)
 
 
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# S3-Rec's preprocessed Amazon Beauty sequences (Zhou et al., CIKM 2020), as its repository
+# publishes them; the sha256 of the file the published results were computed on.
+BEAUTY_URL = "https://raw.githubusercontent.com/RUCAIBox/CIKM2020-S3Rec/master/data/Beauty.txt"
+BEAUTY_SHA256 = "226cce9c3105299ca0db9615d7d3fb32b3175e90da43100ae352599f0f0107b8"
+
+
 def default_data_home():
-    """``$SKREC_DATA``, else ``../shared/data`` beside the repository."""
+    """``$SKREC_DATA``, else a ``shared/data`` folder beside the repository when there is one,
+    else skrec's cache folder (:func:`skrec.datasets.get_data_home`), where downloads go."""
     env = os.environ.get("SKREC_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    if env:
+        return Path(env)
+    return _SHARED if _SHARED.is_dir() else get_data_home()
+
+
+def fetch_file(url, sha256, path, what):
+    """``path``, downloaded from ``url`` first when it is missing (progress bar, sha256 checked).
+
+    Raises ``OSError`` naming the file, the address and the fix when the download fails or the
+    checksum does not match; a partial download is never left at ``path``.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    part = path.with_name(path.name + ".part")
+    fix = (f"To fix it, download {url} to {path} yourself, or set SKREC_DATA (or pass --data-home) to a "
+           f"folder that holds {path.parent.name}/{path.name}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+            _copy_with_progress(response, out, path.name)
+    except Exception as exc:  # network, HTTP, disk: all reported the same way
+        part.unlink(missing_ok=True)
+        raise OSError(f"{what}: file {path.name!r} is missing under {path.parent} and downloading {url} failed "
+                      f"({type(exc).__name__}: {exc}). {fix}") from exc
+    got = hashlib.sha256(part.read_bytes()).hexdigest()
+    if got != sha256:
+        part.unlink(missing_ok=True)
+        raise OSError(f"{what}: the download of {url} failed its checksum (sha256 {got}, expected {sha256}). {fix}")
+    os.replace(part, path)
+    return path
 
 
 def resolve_device(device=None):
@@ -106,9 +147,7 @@ def load_ml1m_positives(data_home=None):
 
     Returns the filtered CSR (6,034 × 3,533 on the shared copy).
     """
-    data_home = Path(data_home) if data_home else default_data_home()
-    raw = read_interactions(data_home / "ml-1m" / "ratings_ge4_complete.dat")
-    X, _, _ = filter_interactions(raw.ratings, threshold=4, binarize=True, min_user=5)
+    X, _, _ = filter_interactions(_ml1m_positives(data_home).ratings, threshold=4, binarize=True, min_user=5)
     return X
 
 
@@ -117,16 +156,31 @@ def load_ml1m_order(data_home=None):
 
     Users with >= 5 interactions (P3 data); values of ``order`` are Unix timestamps.
     """
-    data_home = Path(data_home) if data_home else default_data_home()
-    raw = read_interactions(data_home / "ml-1m" / "ratings_ge4_complete.dat")
+    raw = _ml1m_positives(data_home)
     keep = np.flatnonzero(np.diff(raw.ratings.indptr) >= 5)
     return Bunch(order=raw.timestamps[keep], ratings=raw.ratings[keep])
+
+
+def _ml1m_positives(data_home):
+    """ML-1M's ratings >= 4 with timestamps: the shared copy's ``ratings_ge4_complete.dat`` when
+    present, else GroupLens' archive (``ratings.dat``, downloaded when missing), filtered alike.
+    Either way only the movies with a rating >= 4 are columns."""
+    data_home = Path(data_home) if data_home else default_data_home()
+    shared = data_home / "ml-1m" / "ratings_ge4_complete.dat"
+    if shared.is_file():
+        return read_interactions(shared)
+    ml = load_movielens("1m", data_home=data_home)
+    X, rows, cols = filter_interactions(ml.ratings, threshold=4, min_item=1)
+    order = sp.csr_matrix(ml.timestamps.multiply(ml.ratings >= 4))[rows][:, cols]
+    order.eliminate_zeros()
+    return Bunch(ratings=X, timestamps=sp.csr_matrix(order))
 
 
 def load_beauty_order(data_home=None):
     """S3-Rec Amazon Beauty: ``Bunch(order=CSR of 1-based positions, sequences=list)``."""
     data_home = Path(data_home) if data_home else default_data_home()
-    raw = read_sequences(data_home / "s3rec" / "Beauty.txt")
+    raw = read_sequences(fetch_file(BEAUTY_URL, BEAUTY_SHA256, data_home / "s3rec" / "Beauty.txt",
+                                    "Amazon Beauty (S3-Rec)"))
     return Bunch(order=raw.order, sequences=raw.sequences)
 
 

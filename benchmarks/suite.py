@@ -28,14 +28,15 @@ from tqdm.auto import tqdm
 
 from skrec import EASE, ALSRanker, AutoencoderRecommender, BaselineBiases, BPRRanker, ItemKNN, MFRegressor, SequenceTransformer
 from skrec.datasets import load_movielens, make_interactions
-from skrec.model_selection import evaluate, train_test_split_interactions
+from skrec.model_selection import evaluate, filter_interactions, train_test_split_interactions
+from sklearn.model_selection import KFold
 
 from benchmarks import peers
 from benchmarks._common import (default_data_home, load_beauty_order, load_ml1m_order, p2_split, p3_split,
                                p4_split, timed)
 from benchmarks.params import FIXED, PARAMS
 
-__all__ = ["CATALOGUE", "DATASETS", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run", "skrec_runtime"]
+__all__ = ["CATALOGUE", "DATASETS", "DataUnavailable", "load_splits", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run", "skrec_runtime"]
 
 METRICS = {
     "P1": ("rmse", "mae"),
@@ -45,6 +46,7 @@ METRICS = {
 }
 SELECT = {"P1": "neg_rmse", "P2": "ndcg@100", "P3": "ndcg@10", "P4": "ndcg@20"}  # tuning target
 DATASETS = {  # the protocols each dataset supports
+    "latest-small": ("P1", "P2", "P3", "P4"),  # shipped with skrec: the offline default
     "ml100k": ("P1", "P2", "P3", "P4"),
     "ml1m": ("P2", "P3", "P4"),  # ratings 1-3 are partly missing here: no P1 on ML-1M
     "beauty": ("P3",),
@@ -131,6 +133,28 @@ def _synthetic(kind):
     return make_interactions(2000, 1000, n_clusters=8, density=0.03, noise=0.3, random_state=0).X
 
 
+def _latest_small():
+    """The bundled MovieLens latest-small: ``(ratings, order)`` where ``order`` holds the
+    timestamps of the ratings >= 4 of users with >= 5 of them, over the movies with at least
+    one (the P2-P4 data, as the ML-1M files hold only rated movies)."""
+    ml = load_movielens("latest-small")
+    _, rows, cols = filter_interactions(ml.ratings, threshold=4, min_user=5, min_item=1)
+    keep = sp.csr_matrix(ml.timestamps.multiply(ml.ratings >= 4))[rows][:, cols]
+    keep.eliminate_zeros()
+    return ml.ratings, sp.csr_matrix(keep)
+
+
+def _kfold_ratings(X, n_splits=5, random_state=0):
+    """DESIGN.md's P1 on a set without official folds: ``KFold(5, shuffle=True,
+    random_state=0)`` over the ratings; ``[(label, train, test)]``."""
+    X = sp.coo_matrix(X)
+    out = []
+    for k, (tr, te) in enumerate(KFold(n_splits, shuffle=True, random_state=random_state).split(X.data)):
+        part = [sp.csr_matrix((X.data[i], (X.row[i], X.col[i])), shape=X.shape) for i in (tr, te)]
+        out.append((f"k{k + 1}", *part))
+    return out
+
+
 def protocol_split(dataset, protocol, data_home=None, folds=None):
     """``dataset`` under ``protocol``: ``Bunch(tune, tests, same_users, order)``.
 
@@ -144,20 +168,31 @@ def protocol_split(dataset, protocol, data_home=None, folds=None):
     data_home = data_home or default_data_home()
     if dataset == "synthetic":
         X = _synthetic(protocol)
+    elif dataset == "latest-small":
+        ratings, X = _latest_small()
     elif dataset == "beauty":
         X = load_beauty_order(data_home).order
     elif dataset == "ml1m":
         X = load_ml1m_order(data_home).order  # timestamps of the ratings >= 4, users with >= 5
     else:
-        ml = load_movielens("100k", data_home=data_home, download=False)
+        ml = load_movielens("100k", data_home=data_home)
         X = _p3_order(ml.ratings, ml.timestamps)
     if protocol in ("P2", "P4") and dataset != "synthetic":
         X = _binary(X)
     if protocol == "P1":
         if dataset == "ml100k":
             folds = folds or ("u1", "u2", "u3", "u4", "u5")
-            data = [load_movielens("100k", data_home=data_home, download=False, fold=f) for f in folds]
+            data = [load_movielens("100k", data_home=data_home, fold=f) for f in folds]
             tests = [(f, d.train, d.train, d.test) for f, d in zip(folds, data)]
+        elif dataset == "latest-small":
+            chosen = _kfold_ratings(ratings)
+            if folds:
+                labels = [label for label, *_ in chosen]
+                unknown = sorted(set(folds) - set(labels))
+                if unknown:
+                    raise ValueError(f"folds: expected names from {labels}, got {unknown}")
+            folds = folds or ("k1",)  # one fold keeps the default run within 5 minutes on 2 cores
+            tests = [(label, train, train, test) for label, train, test in chosen if label in folds]
         else:
             train, test = train_test_split_interactions(X, 0.2, random_state=0)
             tests = [("80/20", train, train, test)]
@@ -248,7 +283,33 @@ def run_one(name, dataset, protocol, split, *, device="auto", random_state=0):
     return record
 
 
-def run(dataset="ml100k", protocols=None, models=None, *, device="auto", data_home=None, folds=None,
+_FOLDERS = {"ml100k": "ml-100k/", "ml1m": "ml-1m/", "beauty": "s3rec/Beauty.txt"}
+
+
+class DataUnavailable(OSError):
+    """A data set of the suite is missing and could not be downloaded; ``str()`` is one line
+    that names the fix (what :mod:`benchmarks.__main__` prints before exiting with status 2)."""
+
+
+def load_splits(dataset, protocols, data_home=None, folds=None):
+    """``{protocol: protocol_split(...)}``; a missing data set raises :class:`DataUnavailable`."""
+    try:
+        return {p: protocol_split(dataset, p, data_home, folds) for p in protocols}
+    except OSError as exc:
+        home = data_home or default_data_home()
+        raise DataUnavailable(
+            f"the {dataset} data is not under {home} and could not be fetched ({_first_clause(exc)}). "
+            f"Fix: run once with internet access, or set SKREC_DATA (or pass --data-home) to a folder that "
+            f"holds {_FOLDERS.get(dataset, dataset)}; `python -m benchmarks` with no --dataset runs offline on the MovieLens latest-small "
+            f"copy shipped with skrec.") from exc
+
+
+def _first_clause(exc):
+    cause = exc.__cause__ or exc
+    return f"{type(cause).__name__}: {str(cause).split('. ')[0]}"
+
+
+def run(dataset="latest-small", protocols=None, models=None, *, device="auto", data_home=None, folds=None,
         random_state=0, progress=True, log=print):
     """Every (protocol, model) pair of the catalogue on ``dataset``; returns the records.
 
@@ -262,12 +323,12 @@ def run(dataset="ml100k", protocols=None, models=None, *, device="auto", data_ho
     if unknown:
         raise ValueError(f"models: expected names from {sorted(CATALOGUE)}, got {unknown}")
     pairs = [(p, n) for p in protocols for n in names if p in CATALOGUE[n].protocols]
-    records, splits = [], {}
+    # every split first: missing data stops the run before any fit (OSError, see load_splits)
+    splits = load_splits(dataset, sorted({p for p, _ in pairs}), data_home, folds)
+    records = []
     bar = tqdm(pairs, desc=f"skrec benchmarks ({dataset})", disable=not progress, file=sys.stderr)
     for protocol, name in bar:
         bar.set_postfix_str(f"{protocol} {name}")
-        if protocol not in splits:
-            splits[protocol] = protocol_split(dataset, protocol, data_home, folds)
         try:
             rec = run_one(name, dataset, protocol, splits[protocol], device=device, random_state=random_state)
         except Exception as exc:  # recorded in the table, and the run goes on

@@ -2,6 +2,7 @@
 the study and yardstick registries."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from benchmarks.tune import FitOnHistory, search_space
 from skrec import EASE, BaselineBiases
 from skrec.datasets import make_interactions
 from skrec.model_selection import evaluate, holdout_split
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -245,3 +248,91 @@ def test_smoke_study_runs_end_to_end(tmp_path, capsys):
     assert "chosen" not in rows[("P2", "popularity")] and rows[("P2", "popularity")]["ndcg@100"] > 0
     table = (tmp_path / "results.md").read_text()
     assert "# Study `synthetic-smoke`" in table and "| EASE (reference) |" in table and "device:" in table
+
+
+# ------------------------------------------------------------ the offline main job
+def _fresh_env(tmp_path):
+    """The environment of a new user: no SKREC_DATA, an empty HOME and cache, no network use."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SKREC_DATA", "XDG_CACHE_HOME")}
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(HOME=str(home), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    return env, home
+
+
+def test_main_job_runs_on_the_bundled_set_in_a_fresh_environment(tmp_path):
+    # a subprocess from a folder outside the repository, so no shared/data folder is in reach
+    import subprocess
+    import sys
+
+    env, home = _fresh_env(tmp_path)
+    # The shared/data folder beside the repository is hidden by pointing the lookup elsewhere: the
+    # job must not need it (it reads the copy shipped inside the package).
+    code = ("import benchmarks._common as c, pathlib, sys; c._SHARED = pathlib.Path('/nonexistent');"
+            "from benchmarks.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", code, "--protocols", "P2", "--models", "Popularity,ItemKNN",
+                           "--no-progress", "--device", "cpu", "--out", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.replace("**", "") for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert any(r.startswith("| ItemKNN |") for r in rows) and any(r.startswith("| Popularity |") for r in rows)
+    saved = json.loads((out / "results.json").read_text())["records"]
+    assert {r["dataset"] for r in saved} == {"latest-small"} and all(r["status"] == "ok" for r in saved)
+    by = {r["model"]: r for r in saved}
+    assert by["ItemKNN"]["ndcg@100"] > by["Popularity"]["ndcg@100"] > 0
+    assert not list(home.rglob("*skrec*")) and not list(home.rglob("*.csv*"))  # nothing downloaded
+
+
+def test_main_job_offline_with_missing_data_prints_one_line_and_exits_2(monkeypatch, tmp_path, capsys):
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setenv("SKREC_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    for dataset, folder in (("ml100k", "ml-100k/"), ("ml1m", "ml-1m/"), ("beauty", "s3rec/Beauty.txt")):
+        assert cli(["--dataset", dataset, "--no-progress", "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "SKREC_DATA" in err and folder in err
+        assert "network is unreachable" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing fitted, nothing written
+
+
+def test_fetch_file_checks_the_checksum(monkeypatch, tmp_path):
+    import hashlib
+    import io
+
+    from benchmarks._common import fetch_file
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": "5"}
+
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: Response(b"hello"))
+    good = hashlib.sha256(b"hello").hexdigest()
+    with pytest.raises(OSError, match="failed its checksum"):
+        fetch_file("https://example.org/f.txt", "0" * 64, tmp_path / "d" / "f.txt", "a set")
+    assert not any((tmp_path / "d").iterdir())  # no partial file left behind
+    path = fetch_file("https://example.org/f.txt", good, tmp_path / "d" / "f.txt", "a set")
+    assert path.read_bytes() == b"hello"
+
+
+def test_latest_small_protocol_splits():
+    p1 = suite.protocol_split("latest-small", "P1")
+    assert [t[0] for t in p1.tests] == ["k1"]
+    _, fit, _, held = p1.tests[0]
+    assert fit.nnz + held.nnz == 100_836 and fit.multiply(held).nnz == 0
+    assert abs(held.nnz - 100_836 / 5) <= 1
+    five = suite.protocol_split("latest-small", "P1", folds=("k1", "k2", "k3", "k4", "k5"))
+    assert sum(t[3].nnz for t in five.tests) == 100_836  # the test folds partition the ratings
+    with pytest.raises(ValueError, match="folds: expected names"):
+        suite.protocol_split("latest-small", "P1", folds=("u1",))
+    p3 = suite.protocol_split("latest-small", "P3")
+    _, hist, _, last = p3.tests[0]
+    assert np.all(np.diff(last.indptr) == 1) and hist.shape == last.shape
+    # the target is each user's latest positive (ties by item index aside)
+    assert np.all(last.max(axis=1).toarray().ravel() >= hist.max(axis=1).toarray().ravel())
+    p2 = suite.protocol_split("latest-small", "P2")
+    train = p2.tests[0][1]
+    assert set(np.unique(train.data)) == {1.0} and train.shape[1] == hist.shape[1]

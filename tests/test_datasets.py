@@ -531,3 +531,48 @@ def test_works_without_pandas():
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2 (20, 10)"
+
+
+# ------------------------------------------------------------------ the bundled latest-small
+def test_load_movielens_latest_small_bundled_offline(monkeypatch, tmp_path):
+    # no data folder, no network: the copy shipped inside the package is read
+    monkeypatch.setenv("SKREC_DATA", str(tmp_path / "nothing-here"))
+    monkeypatch.setattr("urllib.request.urlopen", _offline)
+    b = load_movielens("latest-small")
+    assert b.ratings.shape == (610, 9724) and b.ratings.nnz == 100_836
+    assert b.timestamps.nnz == b.ratings.nnz
+    np.testing.assert_array_equal(b.timestamps.indices, b.ratings.indices)
+    np.testing.assert_array_equal(b.timestamps.indptr, b.ratings.indptr)
+    assert set(np.unique(b.ratings.data)) == set(np.arange(1, 11) / 2)  # half stars 0.5 .. 5.0
+    assert b.timestamps.data.min() >= 828_000_000 and b.timestamps.data.max() < 1_538_000_000
+    assert (np.diff(b.ratings.indptr) >= 20).all()
+    # titles aligned with the columns: movieId 1 is Toy Story, 2571 The Matrix
+    titles = dict(zip(b.item_ids.tolist(), b.item_titles.tolist()))
+    assert titles[1] == "Toy Story (1995)" and titles[2571] == "Matrix, The (1999)"
+    assert (b.item_titles != "").all()
+    assert "redistributed" in b.DESCR and "commercial" in b.DESCR and "Harper" in b.DESCR
+    assert not (tmp_path / "nothing-here").exists()
+
+
+def test_load_movielens_latest_small_bundled_matches_the_release(data_home):
+    # the shipped, compressed copy is the shared 2018-09-26 release, value for value
+    bundled = load_movielens("latest-small")
+    release = load_movielens("latest-small", data_home=data_home, download=False)
+    assert (bundled.ratings != release.ratings).nnz == 0
+    assert (bundled.timestamps != release.timestamps).nnz == 0
+    np.testing.assert_array_equal(bundled.item_titles, release.item_titles)
+    np.testing.assert_array_equal(bundled.user_ids, release.user_ids)
+
+
+def test_load_movielens_latest_small_bundled_corrupted(monkeypatch, tmp_path):
+    import lzma
+
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    (folder / "ratings.csv.xz").write_bytes(lzma.compress(b"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n"))
+    monkeypatch.setattr(_movielens, "_BUNDLED", folder)
+    with pytest.raises(OSError, match="failed its checksum.*reinstall skrec"):
+        load_movielens("latest-small")
+    (folder / "ratings.csv.xz").unlink()
+    with pytest.raises(OSError, match="installation is incomplete"):
+        load_movielens("latest-small")

@@ -2,10 +2,12 @@
 
 import hashlib
 import os
-import shutil
+import sys
 import zipfile
 from pathlib import Path
 from urllib import request
+
+from tqdm.auto import tqdm
 
 from ..utils.validation import raise_invalid
 
@@ -68,6 +70,17 @@ def _safe_extract(archive, target):
         zf.extractall(target)
 
 
+def _copy_with_progress(response, out, name):
+    """Copy a download to ``out`` in chunks, with a progress bar on stderr (sized when the
+    server sends a length)."""
+    size = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+    with tqdm(total=int(size) if size and size.isdigit() else None, unit="B", unit_scale=True,
+              desc=f"downloading {name}", file=sys.stderr, leave=False) as bar:
+        for chunk in iter(lambda: response.read(_CHUNK), b""):
+            out.write(chunk)
+            bar.update(len(chunk))
+
+
 def _fetch_archive(url, md5, data_home, *, missing, folder, what):
     """Download ``url`` into ``data_home`` (unless the archive is already there), check it, extract.
 
@@ -104,7 +117,7 @@ def _fetch_archive(url, md5, data_home, *, missing, folder, what):
         try:
             data_home.mkdir(parents=True, exist_ok=True)
             with request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
-                shutil.copyfileobj(response, out, _CHUNK)
+                _copy_with_progress(response, out, name)
         except Exception as exc:  # network, HTTP, disk: all reported the same way
             part.unlink(missing_ok=True)
             raise OSError(f"{head} and downloading {url} failed "

@@ -1,7 +1,10 @@
 """MovieLens loaders for the official GroupLens archive layouts."""
 
 import csv
+import hashlib
 import io
+import lzma
+from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -16,7 +19,9 @@ _URL = "https://files.grouplens.org/datasets/movielens/"
 # variant -> (folder, ratings file, sep, header, titles file, titles format, url, md5)
 # The md5 sums are the ones GroupLens publishes next to each archive (ml-100k.zip.md5,
 # ml-1m.zip.md5); they were cross-checked against many independent public copies.
-# ml-latest-small is a "latest" release GroupLens may regenerate: it has no fixed checksum.
+# ml-latest-small is a "latest" release GroupLens may regenerate: its download has no fixed
+# checksum. The package ships the 2018-09-26 release (its licence allows redistribution under
+# the same terms), compressed; the sha256 sums are those of the uncompressed files.
 _VARIANTS = {
     "100k": dict(folder="ml-100k", ratings="u.data", sep="\t", header=False,
                  titles="u.item", titles_format="pipe", url=_URL + "ml-100k.zip",
@@ -27,6 +32,11 @@ _VARIANTS = {
     "latest-small": dict(folder="ml-latest-small", ratings="ratings.csv", sep=",", header=True,
                          titles="movies.csv", titles_format="csv",
                          url=_URL + "ml-latest-small.zip", md5=None),
+}
+_BUNDLED = Path(__file__).resolve().parent / "data" / "ml-latest-small"
+_BUNDLED_SHA256 = {
+    "ratings.csv.xz": "aa289ca83157595d0df6aea1be6a4ded676ddc4385472e8313a8ed9805352646",
+    "movies.csv.xz": "5a5f32dd9bb3797b8e728a1b98958789d2b13f294a69fdfbc5727f8a9611aa07",
 }
 _FOLDS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
@@ -42,6 +52,37 @@ Cite: F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: His
 Context. ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4, Article 19.
 https://doi.org/10.1145/2827872
 """
+
+_DESCR_BUNDLED = """MovieLens latest-small, 2018-09-26 release (GroupLens Research, University of Minnesota)
+{shape}
+Ratings 0.5-5.0 in half stars; every user rated at least 20 movies; 1996-03-29 to 2018-09-24.
+
+Shipped with skrec under its own licence (README.txt in {folder}): research use; it
+may be redistributed, including transformations, under the same licence; it may NOT be
+used for commercial or revenue-bearing purposes without permission from GroupLens; no
+endorsement.
+
+Cite: F. Maxwell Harper and Joseph A. Konstan. 2015. The MovieLens Datasets: History and
+Context. ACM Transactions on Interactive Intelligent Systems (TiiS) 5, 4, Article 19.
+https://doi.org/10.1145/2827872
+"""
+
+
+def _bundled_file(name):
+    """Path of a bundled ``ml-latest-small`` file, its content checked against the release."""
+    path = _BUNDLED / name
+    if not path.is_file():
+        raise OSError(f"MovieLens latest-small: the copy shipped with skrec is missing {path}; "
+                      f"the installation is incomplete. To fix it, reinstall skrec, or pass "
+                      f"data_home=... to a folder that holds ml-latest-small/ratings.csv.")
+    expected = _BUNDLED_SHA256.get(name)
+    if expected is not None:
+        got = hashlib.sha256(lzma.decompress(path.read_bytes())).hexdigest()
+        if got != expected:
+            raise OSError(f"MovieLens latest-small: the copy shipped with skrec at {path} failed "
+                          f"its checksum (sha256 {got}, expected {expected}): it is corrupted. "
+                          f"To fix it, reinstall skrec.")
+    return path
 
 
 def _titles(path, fmt):
@@ -60,9 +101,15 @@ def _titles(path, fmt):
 
 
 def load_movielens(variant="100k", *, data_home=None, download=True, fold=None):
-    """Load a MovieLens data set from its official GroupLens archive layout.
+    """Load a MovieLens data set: the copy shipped with skrec, or a GroupLens archive layout.
 
-    The files are looked up under ``data_home/ml-100k/`` (``u.data``, ``u.item``,
+    ``load_movielens("latest-small")`` reads the copy of MovieLens latest-small (the
+    2018-09-26 release: 100,836 ratings in half stars, 610 users, 9,724 movies, with
+    timestamps and titles) that ships inside the package, under its own licence, which
+    allows redistribution: no network and no ``data_home`` are needed. Pass ``data_home``
+    to read a ``ml-latest-small/`` folder of your own instead (a newer release, say).
+
+    The other files are looked up under ``data_home/ml-100k/`` (``u.data``, ``u.item``,
     ``u1.base`` ...), ``data_home/ml-1m/`` (``ratings.dat``, ``movies.dat``) or
     ``data_home/ml-latest-small/`` (``ratings.csv``, ``movies.csv``). When the ratings
     file is missing and ``download=True``, the archive is downloaded from
@@ -71,16 +118,18 @@ def load_movielens(variant="100k", *, data_home=None, download=True, fold=None):
     ``latest-small`` archive has no fixed sum), and extracted. An archive placed in
     ``data_home`` by hand is checked and extracted the same way, without network.
 
-    .. warning:: MovieLens is licensed for research use only and may not be
-       redistributed without GroupLens' permission: keep it out of repositories and
-       packages (see ``DESCR``).
+    .. warning:: MovieLens 100k and 1M are licensed for research use only and may not be
+       redistributed without GroupLens' permission: keep them out of repositories and
+       packages. Latest-small may be redistributed under its licence. None of them may be
+       used commercially without GroupLens' permission (see ``DESCR``).
 
     Parameters
     ----------
     variant : {"100k", "1m", "latest-small"}, default="100k"
         Which data set.
     data_home : str or os.PathLike, optional
-        Folder holding ``ml-<variant>/``; see :func:`get_data_home`.
+        Folder holding ``ml-<variant>/``; see :func:`get_data_home`. For
+        ``"latest-small"``, ``None`` (the default) reads the copy shipped with skrec.
     download : bool, default=True
         Whether to download the archive when the files are missing.
     fold : {"u1", "u2", "u3", "u4", "u5", "ua", "ub"}, optional
@@ -105,7 +154,15 @@ def load_movielens(variant="100k", *, data_home=None, download=True, fold=None):
 
     Examples
     --------
-    An offline example on a tiny file laid out like ``ml-100k/``:
+    The copy shipped with skrec, offline:
+
+    >>> ml = load_movielens("latest-small")
+    >>> ml.ratings.shape, ml.ratings.nnz
+    ((610, 9724), 100836)
+    >>> str(ml.item_titles[0]), float(ml.ratings[0, 0])
+    ('Toy Story (1995)', 4.0)
+
+    A tiny file laid out like ``ml-100k/``:
 
     >>> import os, tempfile
     >>> home = tempfile.mkdtemp()
@@ -127,6 +184,9 @@ def load_movielens(variant="100k", *, data_home=None, download=True, fold=None):
                           "official folds)", fold)
         check_param("fold", fold, "str", options=_FOLDS)
     spec = _VARIANTS[variant]
+    if variant == "latest-small" and data_home is None:
+        return _read_movielens(variant, _bundled_file("ratings.csv.xz"), _bundled_file("movies.csv.xz"),
+                               spec, _DESCR_BUNDLED, _BUNDLED)
     home = _base.get_data_home(data_home)
     folder = home / spec["folder"]
     needed = [spec["ratings"]] + ([f"{fold}.base", f"{fold}.test"] if fold else [])
@@ -142,24 +202,27 @@ def load_movielens(variant="100k", *, data_home=None, download=True, fold=None):
                     f"{spec['folder']}/{name}.")
             _base._fetch_archive(spec["url"], spec["md5"], home, missing=name, folder=folder,
                                  what=f"MovieLens {variant}")
-    kw = dict(sep=spec["sep"], header=spec["header"])
-    cols = _read_table(folder / spec["ratings"], **kw)
-    full = encode_interactions(cols["user"], cols["item"], cols["rating"],
-                               timestamps=cols["timestamp"])
-    titles_path = folder / spec["titles"]
+    out, encoder = _read_movielens(variant, folder / spec["ratings"], folder / spec["titles"], spec, _DESCR,
+                                   folder, with_encoder=True)
+    if fold:
+        for part, suffix in (("train", "base"), ("test", "test")):
+            c = _read_table(folder / f"{fold}.{suffix}", sep=spec["sep"], header=spec["header"])
+            b = encoder._encode(c["user"], c["item"], c["rating"], c["timestamp"])
+            out[part] = b.X
+            out[f"{part}_timestamps"] = b.timestamps
+        out["fold"] = fold
+    return out
+
+
+def _read_movielens(variant, ratings_path, titles_path, spec, descr, folder, with_encoder=False):
+    """The ratings, timestamps, ids and titles of one MovieLens layout, as a Bunch."""
+    cols = _read_table(ratings_path, sep=spec["sep"], header=spec["header"])
+    full = encode_interactions(cols["user"], cols["item"], cols["rating"], timestamps=cols["timestamp"])
     titles = _titles(titles_path, spec["titles_format"]) if titles_path.is_file() else {}
     item_titles = np.array([titles.get(i, "") for i in full.item_ids.tolist()], dtype=str)
     n_users, n_items = full.X.shape
     out = Bunch(ratings=full.X, timestamps=full.timestamps, user_ids=full.user_ids,
                 item_ids=full.item_ids, item_titles=item_titles,
-                DESCR=_DESCR.format(variant=variant, folder=folder,
-                                    shape=f"{full.X.nnz} ratings, {n_users} users, {n_items} movies."))
-    if fold:
-        enc = full.encoder
-        for part, suffix in (("train", "base"), ("test", "test")):
-            c = _read_table(folder / f"{fold}.{suffix}", **kw)
-            b = enc._encode(c["user"], c["item"], c["rating"], c["timestamp"])
-            out[part] = b.X
-            out[f"{part}_timestamps"] = b.timestamps
-        out["fold"] = fold
-    return out
+                DESCR=descr.format(variant=variant, folder=folder,
+                                   shape=f"{full.X.nnz} ratings, {n_users} users, {n_items} movies."))
+    return (out, full.encoder) if with_encoder else out

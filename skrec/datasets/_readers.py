@@ -2,6 +2,7 @@
 
 import gzip
 import io
+import lzma
 import itertools
 import os
 from pathlib import Path
@@ -30,7 +31,7 @@ def _check_path(path, name="path"):
 
 
 def _read_text(path, encoding):
-    opener = gzip.open if path.suffix == ".gz" else open
+    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix, open)
     with opener(path, "rt", encoding=encoding, newline=None) as fh:
         return fh.read()
 
@@ -145,7 +146,7 @@ def read_interactions(path, *, sep=None, columns=_FIELDS, dtype=np.float64, dupl
     Parameters
     ----------
     path : str or os.PathLike
-        A text file (optionally ``.gz``), one interaction per line, e.g. MovieLens'
+        A text file (optionally ``.gz`` or ``.xz``), one interaction per line, e.g. MovieLens'
         ``u.data`` or ``ratings.dat``.
     sep : str, optional
         Field separator. Auto-detected from the first line among ``"::"``, tab, comma,
@@ -230,7 +231,7 @@ def read_sequences(path, *, sep=None, encoding="utf-8"):
     Parameters
     ----------
     path : str or os.PathLike
-        The text file (optionally ``.gz``).
+        The text file (optionally ``.gz`` or ``.xz``).
     sep : str, optional
         Field separator; runs of whitespace when omitted.
     encoding : str, default="utf-8"
