@@ -12,6 +12,7 @@ from .compose import ResidualRegressor
 from .factorization import ALSRanker, BPRRanker, MFRegressor
 from .neighbors import ItemKNN
 from .sequence import SequenceTransformer
+from ._persistence import load, save
 
 __version__ = "0.1.0"
 
@@ -29,5 +30,7 @@ __all__ = [
     "ItemKNN",
     "ResidualRegressor",
     "all_estimators",
+    "save",
+    "load",
     "__version__",
 ]
