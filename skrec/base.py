@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._torch import DeviceCSR, make_generator, resolve_device, topk_items
 from ._torch.training import (LR_SCHEDULES, OPTIMIZERS, Checkpoint, EarlyStopping, GradientTrainer, LRSchedule,
                               ProgressBar, TrainingResult, fit_epochs)
+from .model_selection._heldout import unwrap_heldout
 from .utils.validation import (
     check_heldout,
     check_interactions,
@@ -156,7 +157,7 @@ class BaseRecommender(BaseEstimator):
         ----------
         X : sparse matrix or array-like of shape (n_users, n_items)
             Interactions; see the model's docstring for what the values mean.
-        y : sparse matrix of the same shape, optional
+        y : sparse matrix of the same shape or :class:`~skrec.model_selection.HeldOut`, optional
             Held-out interactions of the same rows. The model trains on the union of ``X``
             and ``y``, which lets one ``(X, y)`` pair pass through ``GridSearchCV``.
 
@@ -175,7 +176,7 @@ class BaseRecommender(BaseEstimator):
         self._check_params()
         X = check_interactions(X, "X")
         if y is not None:
-            y = check_heldout(y, X)
+            y = check_heldout(unwrap_heldout(y, X), X)
             X = check_interactions(X + y, "X")
         warm = self._is_warm()
         if warm and X.shape != (self.n_users_, self.n_items_):
@@ -253,7 +254,7 @@ class BaseRecommender(BaseEstimator):
         ----------
         X : sparse matrix of shape (n_rows, n_items_)
             Histories.
-        y : sparse matrix of the same shape
+        y : sparse matrix of the same shape or :class:`~skrec.model_selection.HeldOut`
             Positions to predict (e.g. held-out ratings); disjoint from ``X``.
 
         Returns
@@ -271,7 +272,7 @@ class BaseRecommender(BaseEstimator):
         1
         """
         X = self._validate_rows(X)
-        return self._predict_pattern(X, check_heldout(y, X))
+        return self._predict_pattern(X, check_heldout(unwrap_heldout(y, X), X))
 
     def _predict_pattern(self, X, y):
         """Predictions at ``y``'s stored positions (validated CSR; ``y`` may equal ``X``)."""
@@ -395,7 +396,7 @@ class BaseRecommender(BaseEstimator):
         ----------
         X : sparse matrix of shape (n_rows, n_items_)
             Histories to fold in.
-        y : sparse matrix of the same shape, optional
+        y : sparse matrix of the same shape or :class:`~skrec.model_selection.HeldOut`, optional
             Held-out interactions of the same rows.
 
         Returns
@@ -413,13 +414,14 @@ class BaseRecommender(BaseEstimator):
         """
         from .metrics import ndcg_at_k, rmse
 
+        X = self._validate_rows(X)
         if y is None:
             from .model_selection import holdout_split
 
-            X, y = holdout_split(self._validate_rows(X), 0.2, random_state=0)
+            X, y = holdout_split(X, 0.2, random_state=0)
+        y = unwrap_heldout(y, X)
         if self._kind == "regressor":
             return -rmse(y, self.predict_at(X, y))
-        X = self._validate_rows(X)
         y = check_heldout(y, X)
         if y.nnz == 0:
             raise_invalid("y", "held-out interactions with at least one stored entry", "<no stored interaction>")

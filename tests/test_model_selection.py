@@ -640,8 +640,10 @@ def test_evaluate_rejects_malformed_recommend_output():
 def test_public_api():
     import skrec.model_selection as ms
 
-    assert sorted(ms.__all__) == ["evaluate", "filter_interactions", "holdout_split",
-                                  "split_users", "train_test_split_interactions"]
+    assert sorted(ms.__all__) == ["HeldOut", "evaluate", "filter_interactions", "holdout_split",
+                                  "split_users", "time_split", "train_test_split_interactions"]
     for name in ms.__all__:
-        doc = getattr(ms, name).__doc__
-        assert "Examples" in doc and "Parameters" in doc and "Returns" in doc
+        obj = getattr(ms, name)
+        doc = obj.__doc__
+        assert "Examples" in doc and "Parameters" in doc
+        assert isinstance(obj, type) or "Returns" in doc

@@ -6,6 +6,7 @@ worker processes.
 
 from __future__ import annotations
 
+from skrec.model_selection._heldout import unwrap_heldout
 from skrec.utils.validation import check_param, raise_invalid
 from ._names import canonical_ranking_name, expected_metric_names, parse_metric_name
 from ._ranking import (
@@ -105,7 +106,7 @@ class RankingScorer:
             A fitted recommender with a ``recommend(X, k=...)`` method.
         X : sparse matrix of shape (n_rows, n_items)
             Histories of the rows to score.
-        y : sparse matrix of shape (n_rows, n_items)
+        y : sparse matrix of shape (n_rows, n_items) or :class:`~skrec.model_selection.HeldOut`
             Held-out interactions of the same rows.
 
         Returns
@@ -114,6 +115,7 @@ class RankingScorer:
         """
         _require_y(y)
         estimator, X = _final_step(estimator, X)
+        y = unwrap_heldout(y, X)
         ids, _ = estimator.recommend(X, k=self.k)
         func = _RANKING_FUNCS[canonical_ranking_name(self.metric, arg="metric")]
         return func(y, ids, k=self.k)
@@ -164,7 +166,7 @@ class RegressionScorer:
             A fitted regressor with a ``predict_at(X, y)`` method.
         X : sparse matrix of shape (n_rows, n_items)
             Histories of the rows to score.
-        y : sparse matrix of shape (n_rows, n_items)
+        y : sparse matrix of shape (n_rows, n_items) or :class:`~skrec.model_selection.HeldOut`
             True ratings at the positions to evaluate.
 
         Returns
@@ -173,6 +175,7 @@ class RegressionScorer:
         """
         _require_y(y)
         estimator, X = _final_step(estimator, X)
+        y = unwrap_heldout(y, X)
         return -_REGRESSION_FUNCS[self.metric](y, estimator.predict_at(X, y))
 
     def __repr__(self):

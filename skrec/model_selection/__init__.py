@@ -4,12 +4,19 @@ Every split works on the stored entries of a user x item matrix and returns matr
 same shape (or row indices), so that an ``(X, y)`` pair -- the history of each row and its
 held-out interactions -- passes through scikit-learn's model selection unchanged:
 ``KFold`` over rows slices ``X`` and ``y`` by the same rows, which is why skrec needs no
-``UserKFold`` of its own.
+``UserKFold`` of its own. The search classes (``GridSearchCV``, ``RandomizedSearchCV``,
+``HalvingGridSearchCV``) take a sparse ``y``; ``cross_validate``, ``cross_val_score``,
+``validation_curve``, ``learning_curve`` and ``permutation_test_score`` take ``y`` wrapped
+in :class:`HeldOut` (``as_heldout=True`` in the splits).
 
 Functions
 ---------
 holdout_split
     Hold out part of every row (random, or the last by an order key): P2, P3, P4.
+time_split
+    Global time split: interactions before a moment train, those after it are held out.
+HeldOut
+    The held-out matrix as a row-indexable target for every scikit-learn tool.
 train_test_split_interactions
     Random split of the stored entries regardless of rows: P1 (rating holdout).
 split_users
@@ -55,17 +62,21 @@ the stored ratings.
 """
 
 from skrec.model_selection._evaluate import evaluate
+from skrec.model_selection._heldout import HeldOut
 from skrec.model_selection._split import (
     filter_interactions,
     holdout_split,
     split_users,
     train_test_split_interactions,
 )
+from skrec.model_selection._time import time_split
 
 __all__ = [
+    "HeldOut",
     "evaluate",
     "filter_interactions",
     "holdout_split",
     "split_users",
+    "time_split",
     "train_test_split_interactions",
 ]

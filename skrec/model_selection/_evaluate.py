@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from skrec.model_selection._heldout import unwrap_heldout
 from skrec.utils.validation import (
     check_heldout,
     check_interactions,
@@ -43,7 +44,7 @@ def evaluate(estimator, X, y, metrics=("ndcg@10", "recall@20"), *, exclude_seen=
         (rating metrics).
     X : sparse matrix or 2-D array-like of shape (n_rows, n_items)
         History of each evaluated row.
-    y : sparse matrix or 2-D array-like of shape (n_rows, n_items)
+    y : sparse matrix, 2-D array-like or HeldOut of shape (n_rows, n_items)
         Held-out interactions of the same rows. Rows without any are skipped and counted in
         ``n_rows_skipped``. With ``exclude_seen=True`` it must be disjoint from ``X``.
     metrics : str or sequence of str, default=("ndcg@10", "recall@20")
@@ -98,6 +99,7 @@ def evaluate(estimator, X, y, metrics=("ndcg@10", "recall@20"), *, exclude_seen=
     exclude_seen = check_param("exclude_seen", exclude_seen, "bool")
     batch_size = check_param("batch_size", batch_size, "int", low=1, allow_none=True)
     X = check_interactions(X, "X", allow_empty=True)
+    y = unwrap_heldout(y, X, require_disjoint=exclude_seen)
     if exclude_seen:
         y = check_heldout(y, X, "y")
     else:

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from skrec.model_selection._heldout import HeldOut
 from skrec.utils.validation import (
     check_interactions,
     check_param,
@@ -79,17 +80,18 @@ def _sort_within_rows(rows, n_rows, key_rank):
     return np.lexsort((key_rank, rows))  # pragma: no cover - astronomically large inputs
 
 
-def _order_keys(order, X, rows):
+def _order_keys(order, X, rows, name="order"):
     """Order key of every stored entry of ``X`` (CSR order), read from ``order``.
 
     ``order`` must store a key at each stored entry of ``X``; keys at other positions are
     ignored (so the full timestamp matrix can order an ``X`` that is already a history).
+    ``name`` is the argument named in error messages.
     """
     expected = f"a sparse matrix or 2-D array of shape {X.shape} (order keys aligned with X)"
     if sp.issparse(order):
         if order.ndim != 2 or order.shape != X.shape:
-            raise_invalid("order", expected, order)
-        o = check_interactions(order, "order", allow_empty=True, keep_zeros=True)
+            raise_invalid(name, expected, order)
+        o = check_interactions(order, name, allow_empty=True, keep_zeros=True)
         if o.nnz == X.nnz and np.array_equal(o.indptr, X.indptr) and np.array_equal(o.indices, X.indices):
             keys = np.asarray(o.data, dtype=np.float64)
         else:
@@ -99,20 +101,20 @@ def _order_keys(order, X, rows):
             found = pos < o_keys.size
             found[found] = o_keys[pos[found]] == x_keys[found]
             if not found.all():
-                raise_invalid("order", "a matrix storing a key at every stored entry of X",
+                raise_invalid(name, "a matrix storing a key at every stored entry of X",
                               f"<{int((~found).sum())} entries of X without an order key>")
             keys = np.asarray(o.data[pos], dtype=np.float64)
     else:
         if isinstance(order, (str, bytes, dict)) or not (hasattr(order, "__len__") or hasattr(order, "__array__")):
-            raise_invalid("order", expected, order, TypeError)
+            raise_invalid(name, expected, order, TypeError)
         arr = np.asarray(order)
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-            raise_invalid("order", "a matrix of numbers", f"<array of dtype {arr.dtype}>", TypeError)
+            raise_invalid(name, "a matrix of numbers", f"<array of dtype {arr.dtype}>", TypeError)
         if arr.shape != X.shape:
-            raise_invalid("order", expected, f"<array of shape {arr.shape}>")
+            raise_invalid(name, expected, f"<array of shape {arr.shape}>")
         keys = np.asarray(arr[rows, X.indices], dtype=np.float64)
     if not np.all(np.isfinite(keys)):
-        raise_invalid("order", "free of NaN and infinite values at X's entries",
+        raise_invalid(name, "free of NaN and infinite values at X's entries",
                       f"<{int(np.sum(~np.isfinite(keys)))} non-finite keys>")
     return keys
 
@@ -121,7 +123,7 @@ def _order_keys(order, X, rows):
 
 
 def holdout_split(X, test_size=0.2, *, strategy="random", order=None, min_history=1,
-                  random_state=None):
+                  random_state=None, as_heldout=False):
     """Hold out part of every row: split each user's history into a history and a target.
 
     This is the per-row split of protocols P2 (fold in 80 %, rank 20 %), P3 (leave the last
@@ -151,12 +153,16 @@ def holdout_split(X, test_size=0.2, *, strategy="random", order=None, min_histor
         Minimum number of items left in each row's history.
     random_state : int, RandomState instance, Generator or None, default=None
         Seed of the ``"random"`` strategy (ignored by ``"last"``).
+    as_heldout : bool, default=False
+        Return ``y_heldout`` as a :class:`HeldOut` (the target ``cross_validate``,
+        ``validation_curve``, ``learning_curve`` and ``permutation_test_score`` accept)
+        instead of a sparse matrix.
 
     Returns
     -------
     X_history : scipy.sparse.csr_matrix of shape (n_users, n_items)
         The kept interactions (float64, values preserved).
-    y_heldout : scipy.sparse.csr_matrix of shape (n_users, n_items)
+    y_heldout : scipy.sparse.csr_matrix or HeldOut of shape (n_users, n_items)
         The held-out interactions, disjoint from ``X_history``;
         ``X_history + y_heldout`` equals ``X``.
 
@@ -193,11 +199,17 @@ def holdout_split(X, test_size=0.2, *, strategy="random", order=None, min_histor
     >>> y.toarray()
     array([[1., 0., 0., 0., 0.],
            [0., 0., 0., 0., 0.]])
+
+    For ``cross_validate`` and the other tools that refuse a sparse ``y``:
+
+    >>> holdout_split(X, 0.4, random_state=0, as_heldout=True)[1]
+    HeldOut(<2x5 sparse matrix with 2 held-out interactions>, overlap='raise')
     """
     X = check_interactions(X, "X")
     test_size = _check_fraction_or_count("test_size", test_size)
     strategy = check_param("strategy", strategy, "str", options=("random", "last"))
     min_history = int(check_param("min_history", min_history, "int", low=0))
+    as_heldout = check_param("as_heldout", as_heldout, "bool")
     if strategy == "random" and order is not None:
         raise_invalid("order", "None when strategy='random' (order keys are only used by "
                       "strategy='last')", order)
@@ -226,7 +238,8 @@ def holdout_split(X, test_size=0.2, *, strategy="random", order=None, min_histor
     first_held = (X.indptr[:-1] + n_per_row - n_test)[rows]
     held = np.zeros(X.nnz, dtype=bool)
     held[perm[np.arange(X.nnz, dtype=np.int64) >= first_held]] = True
-    return _subset(X, rows, ~held), _subset(X, rows, held)
+    y = _subset(X, rows, held)
+    return _subset(X, rows, ~held), (HeldOut._wrap(y, "raise") if as_heldout else y)
 
 
 def train_test_split_interactions(X, test_size=0.2, *, random_state=None):
