@@ -8,6 +8,7 @@ Usage::
     python -m benchmarks study --list
     python -m benchmarks study NAME [--device ...] [--entries LABEL,..] [--protocols P,..]
         [--set KEY=VALUE ..] [--max-epochs N] [--folds u1,..] [--out DIR] [--data-home DIR]
+    python -m benchmarks defaults [--cells latest-small:P1,ml100k:P2,..] [--models NAME,..] [--out DIR]
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
         [--yardstick NAME[,NAME]] [--epochs 2] [--users N] [--device ...] [--out DIR]
 
@@ -54,7 +55,8 @@ def quality(argv):
                                      epilog="commands:" + __doc__[__doc__.index("Usage::") + 7:].replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="latest-small", choices=sorted(suite.DATASETS))
-    parser.add_argument("--protocols", default=None, help="comma-separated subset of P1,P2,P3,P4")
+    parser.add_argument("--protocols", default=None,
+                        help="comma-separated subset of P1,P2,P3,P4,P5 (default P1-P4; P5: the global time split)")
     parser.add_argument("--models", default=None, help="comma-separated model names (default: all)")
     parser.add_argument("--folds", default=None, help="P1 folds (ML-100k: u1,...,u5; latest-small: k1,...,k5)")
     parser.add_argument("--device", default="auto")
@@ -86,7 +88,7 @@ def tune(argv):
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks tune")
     parser.add_argument("--dataset", default="ml100k", choices=sorted(suite.DATASETS))
-    parser.add_argument("--protocol", required=True, choices=("P1", "P2", "P3", "P4"))
+    parser.add_argument("--protocol", required=True, choices=("P1", "P2", "P3", "P4", "P5"))
     parser.add_argument("--models", default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-home", default=None)
@@ -109,6 +111,10 @@ def main(argv=None):
         from benchmarks.studies import main as study_main
 
         return study_main(argv[1:])
+    if argv and argv[0] == "defaults":
+        from benchmarks.defaults import main as defaults_main
+
+        return defaults_main(argv[1:])
     if argv and argv[0] == "speed":
         from benchmarks.speed import main as speed_main
 

@@ -66,6 +66,7 @@ GRIDS = {
 }
 GRIDS["P3"] = {"SequenceTransformer": {"max_seq_len": [50, 200], "dropout": [0.2, 0.5]}, **GRIDS["P2"]}
 GRIDS["P4"] = dict(GRIDS["P2"])
+GRIDS["P5"] = dict(GRIDS["P3"])
 
 # Chosen configurations (see each block's command). Missing entries run the constructor's
 # defaults plus FIXED.

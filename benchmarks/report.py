@@ -18,6 +18,7 @@ _PROTOCOL_TITLES = {
     "P2": "P2 strong generalization (unseen users folded in)",
     "P3": "P3 leave-last-out (full ranking)",
     "P4": "P4 per-user 80/20 holdout",
+    "P5": "P5 global time split (after the 80th percentile of the timestamps, users seen before)",
 }
 _COLUMNS = ("fit_s", "predict_s", "peak_rss_mib", "cuda_peak_mib", "device")
 

@@ -61,7 +61,8 @@ def test_learns_planted_structure_well_above_popularity(name, planted):
 
 def test_history_records_and_step_count(planted):
     train, _, _ = planted
-    model = AutoencoderRecommender((8,), max_iter=3, batch_size=64, random_state=0, device="cpu").fit(train)
+    model = AutoencoderRecommender((8,), max_iter=3, batch_size=64, learning_rate=1e-3, early_stopping=False,
+                                   random_state=0, device="cpu").fit(train)
     assert [sorted(h) for h in model.history_] == [sorted(["epoch", "loss", "val_loss", "lr", "time"])] * 3
     assert all(h["val_loss"] is None and h["lr"] == pytest.approx(1e-3) for h in model.history_)
     assert all(math.isfinite(h["loss"]) for h in model.history_)
@@ -115,7 +116,7 @@ def test_user_norm_weights_the_gradient_loss_as_the_closed_form_does():
     X = X[np.diff(X.indptr) > 0]
     dan = dict(alpha=0.5, user_norm=1.0, item_norm=0.5, device="cpu")
     exact = EASE(**dan).fit(X)
-    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, **dan, learning_rate=0.05,
+    sgd = AutoencoderRecommender((), loss="mse", early_stopping=False, input_dropout=0.0, normalize=False, **dan, learning_rate=0.05,
                                  batch_size=X.shape[0], max_iter=400, random_state=0).fit(X)
     np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=3e-2)
     unweighted = EASE(**dict(dan, user_norm=0.0)).fit(X)
@@ -128,7 +129,7 @@ def test_normalized_gradient_layer_approaches_ease_with_normalize():
     X = sp.csr_matrix(rng.integers(1, 4, size=(80, 12)) * (rng.random((80, 12)) < 0.4), dtype=float)
     X = X[np.diff(X.indptr) > 0]
     exact = EASE(alpha=0.2, normalize=True, device="cpu").fit(X)
-    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=True, alpha=0.2,
+    sgd = AutoencoderRecommender((), loss="mse", early_stopping=False, input_dropout=0.0, normalize=True, alpha=0.2,
                                  learning_rate=0.05, batch_size=X.shape[0], max_iter=400, random_state=0,
                                  device="cpu").fit(X)
     np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=2e-2)
@@ -142,7 +143,7 @@ def test_mini_batches_keep_ease_as_the_minimiser():
     rng = np.random.default_rng(1)
     X = sp.csr_matrix((rng.random((80, 15)) < 0.3).astype(float))
     exact = EASE(alpha=3.0, device="cpu").fit(X)
-    sgd = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, alpha=3.0, optimizer="sgd",
+    sgd = AutoencoderRecommender((), loss="mse", early_stopping=False, input_dropout=0.0, normalize=False, alpha=3.0, optimizer="sgd",
                                  learning_rate=0.005, batch_size=20, max_iter=800, random_state=0,
                                  device="cpu").fit(X)
     np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=5e-2)
@@ -191,7 +192,7 @@ def test_input_dropout_trains_toward_the_edlae_solution():
 
     edlae = expected_objective(EASE(alpha=lam, input_dropout=p, device="cpu").fit(X))
     plain = expected_objective(EASE(alpha=lam, device="cpu").fit(X))
-    sgd = AutoencoderRecommender((), loss="mse", input_dropout=p, normalize=False, alpha=lam, optimizer="sgd",
+    sgd = AutoencoderRecommender((), loss="mse", early_stopping=False, input_dropout=p, normalize=False, alpha=lam, optimizer="sgd",
                                  learning_rate=0.01, batch_size=X.shape[0], max_iter=500, random_state=0,
                                  device="cpu").fit(X)
     assert edlae <= expected_objective(sgd) < edlae + 0.2 * (plain - edlae)
@@ -292,8 +293,8 @@ def test_trainer_validation_is_the_ndcg_of_the_held_out_rows_in_any_batching(par
     """``AutoencoderTrainer.validation_loss`` over several row batches equals minus
     ``skrec.metrics.ndcg_at_k`` @100 of the fitted model's recommendations (history excluded)."""
     train, hist, held = planted
-    model = AutoencoderRecommender(**params, max_iter=2, batch_size=64, learning_rate=1e-2, random_state=0,
-                                   device="cpu").fit(train)
+    model = AutoencoderRecommender(**params, max_iter=2, batch_size=64, learning_rate=1e-2, early_stopping=False,
+                                   random_state=0, device="cpu").fit(train)
     ids, _ = model.recommend(hist, k=min(100, train.shape[1]))
     expected = -ndcg_at_k(held, ids, k=ids.shape[1])
     for rows_per_batch in (7, hist.shape[0]):  # several chunks, then one

@@ -34,7 +34,7 @@ def test_popularity_and_ease_rank_like_brute_force(planted):
         assert np.array_equal(score, np.sort(masked)[::-1][:3]) and np.array_equal(masked[got], score)
     # Two independent EASE implementations: numpy here, skrec's closed form (dropout 0).
     ease = peers.EASE(lam=20.0).fit(hist)
-    ours = EASE(alpha=20.0, device="cpu").fit(hist)
+    ours = EASE(alpha=20.0, input_dropout=0.0, user_norm=0.0, item_norm=0.0, device="cpu").fit(hist)
     a = evaluate(ease, hist, held, ("ndcg@10", "recall@20"))
     b = evaluate(ours, hist, held, ("ndcg@10", "recall@20"))
     assert a["ndcg@10"] == pytest.approx(b["ndcg@10"], abs=1e-6)
@@ -336,3 +336,15 @@ def test_latest_small_protocol_splits():
     p2 = suite.protocol_split("latest-small", "P2")
     train = p2.tests[0][1]
     assert set(np.unique(train.data)) == {1.0} and train.shape[1] == hist.shape[1]
+
+
+def test_time_split_protocol_holds_out_what_follows_the_cut():
+    p5 = suite.protocol_split("latest-small", "P5")
+    _, fit, hist, held = p5.tests[0]
+    assert p5.order and p5.same_users and (fit != hist).nnz == 0
+    assert hist.data.max() < held.data.min()  # values are timestamps: history strictly before the cut
+    scored = np.diff(held.indptr) > 0
+    assert scored.sum() > 10 and (np.diff(hist.indptr)[scored] > 0).all()  # only users seen before
+    tune_fit, _, tune_held = p5.tune
+    assert tune_fit.data.max() < tune_held.data.min() and tune_held.data.max() < held.data.min()
+    assert set(suite.DEFAULT_PROTOCOLS) == {"P1", "P2", "P3", "P4"}  # P5 runs when asked for

@@ -24,7 +24,7 @@ def planted():
 @pytest.fixture(scope="module")
 def mf(planted):
     _, X_hist, _, _ = planted
-    return MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=60,
+    return MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=60, early_stopping=False,
                        random_state=0, device="cpu").fit(X_hist)
 
 
@@ -86,8 +86,8 @@ def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties():
 
 def test_network_variant_predicts_in_the_rating_range_and_folds_in(planted):
     _, X_hist, y, _ = planted
-    net = MFRegressor(n_factors=8, hidden_layer_sizes=(32,), dropout=0.1, learning_rate=0.01, batch_size=512,
-                      max_iter=15, fold_in_steps=60, clip=False, random_state=0, device="cpu").fit(X_hist)
+    net = MFRegressor(n_factors=8, hidden_layer_sizes=(32,), dropout=0.1, alpha=0.05, learning_rate=0.01,
+                      batch_size=512, max_iter=15, early_stopping=False, fold_in_steps=60, clip=False, random_state=0, device="cpu").fit(X_hist)
     P = net.predict(X_hist[:20])
     low, high = net.rating_range_
     assert P.min() > low - 0.5 and P.max() < high + 0.5
@@ -131,7 +131,7 @@ def test_same_seed_same_model_and_different_seed_differs(planted):
 
 def test_hidden_layer_sizes_default_is_the_bilinear_model(planted):
     _, X_hist, _, _ = planted
-    kw = dict(n_factors=4, max_iter=2, random_state=0, device="cpu")
+    kw = dict(n_factors=4, max_iter=2, early_stopping=False, random_state=0, device="cpu")
     default = MFRegressor(**kw)
     assert default.hidden_layer_sizes == ()
     default.fit(X_hist)

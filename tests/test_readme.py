@@ -1,4 +1,5 @@
-"""The README: its quickstart and model tour run as written (on the real MovieLens-100k), its table is current."""
+"""The README: its quickstart and model tour run as written (on the MovieLens latest-small copy shipped with
+skrec, so anywhere and offline), its table is current."""
 
 import re
 from pathlib import Path
@@ -6,23 +7,24 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_quickstart_runs(data_home, monkeypatch, capsys):
+def test_quickstart_runs(monkeypatch, tmp_path, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "the README has a python quickstart"
-    monkeypatch.setenv("SKREC_DATA", str(data_home))
+    monkeypatch.setenv("SKREC_DATA", str(tmp_path / "no-data-here"))  # the shipped copy is enough
     namespace = {}
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     out = capsys.readouterr().out
     rmse = float(re.search(r"RMSE ([0-9.]+)", out).group(1))
-    assert 0.85 < rmse < 1.0
+    assert 0.8 < rmse < 1.0
     assert namespace["ids"].shape == (3, 10)
-    assert namespace["search"].best_estimator_.n_items_ == 1682
+    assert namespace["search"].best_estimator_.n_items_ == 9724
+    assert not (tmp_path / "no-data-here").exists()
 
 
-def test_model_tour_runs(data_home, monkeypatch, capsys):
+def test_model_tour_runs(monkeypatch, tmp_path, capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert len(blocks) >= 2, "the README has a tour of the models after the quickstart"
-    monkeypatch.setenv("SKREC_DATA", str(data_home))
+    monkeypatch.setenv("SKREC_DATA", str(tmp_path / "no-data-here"))
     namespace = {}
     head = blocks[0].split("# Model selection")[0]  # the data and the baseline, without the search
     exec(compile(head + blocks[1], "README.md", "exec"), namespace)

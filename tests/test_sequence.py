@@ -334,6 +334,12 @@ def test_ratings_align_with_x_plus_y(walks):
     assert model.predict_rating(hist[:2]).shape == (2, X.shape[1])
     with pytest.raises(ValueError, match="ratings must be a matrix with a stored rating at exactly"):
         clone(model).fit(hist, ratings=R)
+    # the held-out side wrapped for sklearn's tools aligns the same way
+    from skrec.model_selection import HeldOut
+
+    wrapped = clone(model).set_params(random_state=0).fit(hist, HeldOut(held), ratings=R)
+    plain = clone(model).set_params(random_state=0).fit(hist, held, ratings=R)
+    np.testing.assert_array_equal(wrapped.predict_rating(hist[:2]), plain.predict_rating(hist[:2]))
 
 
 def test_grid_search_slices_the_ratings_with_the_rows():

@@ -31,6 +31,11 @@ class AutoencoderRecommender(TorchRecommender):
     is :class:`skrec.EASE` (Steck, 2019). Fold-in is the forward pass: any history row, even of a user never seen
     in ``fit``, is scored directly.
 
+    The defaults are Mult-DAE as Liang et al. (2018) give it — a 600-200 tanh network,
+    input dropout 0.5, the multinomial likelihood — with Adam at 2e-3 on batches of 250
+    rows, ``alpha=0.01`` (chosen on validation users of MovieLens-100k and MovieLens-1M) and
+    early stopping on the NDCG@100 of 10 % of the training rows.
+
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(600, 200)
@@ -77,17 +82,17 @@ class AutoencoderRecommender(TorchRecommender):
         Extra items drawn uniformly once per batch (without replacement) and shared by its
         rows when ``negative_sampling=True``; ``n_shared_negatives >= n_items`` scores every
         item (the full path).
-    alpha : float >= 0, default=1.0
+    alpha : float >= 0, default=0.01
         L2 strength on the weights for the sum of the losses over the training rows (as
         EASE's ``lambda`` and scikit-learn's MLP ``alpha``): each batch adds
         ``alpha / n_rows * Σ W²`` to its mean row loss.
     optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
-    learning_rate : float, default=1e-3
-    batch_size : int, default=500
+    learning_rate : float, default=2e-3
+    batch_size : int, default=250
         Rows per batch.
-    max_iter : int, default=100
-        Epochs (passes over the rows).
-    early_stopping : bool, default=False
+    max_iter : int, default=200
+        Most epochs (passes over the rows); early stopping usually ends the fit well before.
+    early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training *rows*; each epoch folds in 80 % of
         each held-out row and ranks the other 20 % (NDCG@100, the P2 protocol); stop after
         ``n_iter_no_change`` epochs without improvement and restore the best epoch.
@@ -182,7 +187,8 @@ class AutoencoderRecommender(TorchRecommender):
     >>> from skrec import EASE
     >>> ease = EASE(alpha=10.0).fit(X)
     >>> sdense = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, alpha=10.0,
-    ...                                 learning_rate=0.05, max_iter=200, random_state=0).fit(X)
+    ...                                 learning_rate=0.05, max_iter=200, early_stopping=False,
+    ...                                 random_state=0).fit(X)
     >>> bool(np.abs(sdense.predict(X) - ease.predict(X)).max() < 0.05)
     True
     """
@@ -209,8 +215,8 @@ class AutoencoderRecommender(TorchRecommender):
 
     def __init__(self, hidden_layer_sizes=(600, 200), *, activation="tanh", input_dropout=0.5, loss="multinomial",
                  variational=False, beta=0.2, anneal_steps=20000, tied=False, normalize=True, user_norm=0.0,
-                 item_norm=0.0, negative_sampling=False, n_shared_negatives=0, alpha=1.0, optimizer="adam",
-                 learning_rate=1e-3, batch_size=500, max_iter=100, early_stopping=False, validation_fraction=0.1,
+                 item_norm=0.0, negative_sampling=False, n_shared_negatives=0, alpha=0.01, optimizer="adam",
+                 learning_rate=2e-3, batch_size=250, max_iter=200, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0,
                  checkpoint_path=None, warm_start=False, device="auto", random_state=None, verbose=0):
         store_params(self, locals())

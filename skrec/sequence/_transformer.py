@@ -15,6 +15,7 @@ from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
 from ..losses import bce_loss, full_softmax_loss, sampled_softmax_loss
 from ..model_selection import holdout_split
+from ..model_selection._heldout import unwrap_heldout
 from ..utils.validation import check_heldout, check_interactions, raise_invalid
 from ._module import N_GAP_BUCKETS, SequenceModule
 from ._sequences import build_sequences, time_gap_buckets
@@ -246,7 +247,7 @@ class SequenceTransformer(TorchRecommender):
             self._check_params()
             full = check_interactions(X, "X")
             if y is not None:
-                full = check_interactions(full + check_heldout(y, full), "X")
+                full = check_interactions(full + check_heldout(unwrap_heldout(y, full), full), "X")
             R = check_interactions(ratings, "ratings")
             if R.shape != full.shape or R.nnz != full.nnz or not (
                     np.array_equal(R.indptr, full.indptr) and np.array_equal(R.indices, full.indices)):
