@@ -126,7 +126,7 @@ PARAMS = {
     },
     # From the per-model studies on the same P2 split (validation users only):
     # python -m benchmarks study autoencoder-ml1m-dan (benchmarks/results/autoencoder_quality.md)
-    # and bpr-ml1m (bpr_quality.md); P3: the plain SASRec reference's settings of issue 6
+    # and bpr-ml1m (bpr_quality.md); P3: the settings of a plain SASRec (Kang & McAuley, 2018)
     # (study sequence-ml1m, sequence-beauty). P4 and the peers on ML-1M are not searched yet:
     # they run FIXED and the constructors' defaults.
     "ml1m": {
@@ -158,7 +158,7 @@ PARAMS = {
 # epochs, the validation users scored after each, the best state kept, the test fit trained
 # to the chosen epoch count in the same chunks), ``adapt`` (a data-dependent setting, see
 # benchmarks.studies.ADAPTERS) and ``protocols`` (default: the study's). ``was`` is the
-# per-issue command the study replaces, ``writeup`` its committed write-up under
+# earlier command the study replaces, ``writeup`` its committed write-up under
 # benchmarks/results/.
 _EASE_ML1M = dict(model="EASE", grid={"lam": [300.0, 500.0, 800.0, 1200.0]})
 # The studies' closed form ran with the former autoencoder's input dropout of 0.5 unless its
@@ -265,7 +265,7 @@ STUDIES = {
                                                 params=dict(_DEEP, loss="bce", negative_sampling=True), grid={},
                                                 epochs=dict(chunk=5, max_epochs=40, patience=3)),
         }),
-    # quality_sequence: the plain SASRec reference's settings (issue 6), early stopping on each
+    # quality_sequence: the settings of a plain SASRec (Kang & McAuley, 2018), early stopping on each
     # user's second-to-last item inside fit; fixed configurations (Beauty's dropout 0.6 beat the
     # reference's 0.5 on validation NDCG@10: --set dropout=0.5 reruns that check).
     "sequence-beauty": dict(

@@ -10,13 +10,13 @@ only, taken at the one device sync per epoch). Throughput is interactions per se
 scaling gives 4 and 16. The yardsticks (``--yardstick``, :data:`benchmarks.yardsticks.YARDSTICKS`),
 in the same run at 1×, are plain-PyTorch loops on the same data and device, timed after a
 warm-up pass; each pass runs at most ``--yardstick-batches`` batches and is scaled to an
-epoch. The default yardstick is seed 003's per-sample ``DataLoader`` loop over the MF problem
-(``seed-mf``).
+epoch. The default yardstick is the textbook per-sample ``Dataset`` + ``DataLoader`` loop over the MF problem
+(``dataloader-mf``).
 
 Usage::
 
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
-        [--yardstick seed-mf[,plain-mf,..]] [--yardstick-batches 300] [--epochs 2] [--users N]
+        [--yardstick dataloader-mf[,plain-mf,..]] [--yardstick-batches 300] [--epochs 2] [--users N]
         [--device auto|cpu|cuda] [--out DIR]
 
 ``--models`` takes the names of :data:`SPEED_MODELS` (the default set) and of
@@ -91,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--scales", default="1,4,16")
     parser.add_argument("--models", default=",".join(SPEED_MODELS), help="comma-separated (default: SPEED_MODELS)")
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--yardstick", default="seed-mf", help="comma-separated names of benchmarks.yardsticks "
+    parser.add_argument("--yardstick", default="dataloader-mf", help="comma-separated names of benchmarks.yardsticks "
                                                                "(at the 1x scale; '' for none)")
     parser.add_argument("--yardstick-batches", type=int, default=300,
                         help="most batches per timed pass of a yardstick (scaled to an epoch)")

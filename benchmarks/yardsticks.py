@@ -6,10 +6,10 @@ bare training code of the same model, with none of an estimator's validation, de
 transfer or bookkeeping, and returns its seconds per epoch, timed by
 :func:`benchmarks._common.seconds_per_epoch` (one warm-up pass, then ``epochs`` timed passes,
 CUDA synchronised). ``n_batches`` caps the batches of each pass and the time is scaled to a
-whole epoch (the seed-style loop is far too slow for whole epochs of a large matrix).
+whole epoch (the per-sample DataLoader loop is far too slow for whole epochs of a large matrix).
 
 ``python -m benchmarks speed --yardstick NAME[,NAME]`` reports them beside the estimators;
-the default is ``seed-mf``, seed 003's per-sample ``DataLoader`` loop.
+the default is ``dataloader-mf``, the textbook per-sample ``Dataset`` + ``DataLoader`` loop.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from torch import nn
 
 from benchmarks._common import seconds_per_epoch
 
-__all__ = ["Yardstick", "YARDSTICKS", "seed_mf", "plain_mf", "plain_bpr", "plain_dae", "plain_sasrec",
+__all__ = ["Yardstick", "YARDSTICKS", "dataloader_mf", "plain_mf", "plain_bpr", "plain_dae", "plain_sasrec",
            "last_items"]
 
 
@@ -50,7 +50,7 @@ def _triples(X, device):
 
 
 class _Triples(torch.utils.data.Dataset):
-    """Seed 003's dataset: one (user, item, rating) triple per ``__getitem__``."""
+    """The textbook dataset: one (user, item, rating) triple per ``__getitem__``."""
 
     def __init__(self, X):
         self.row, self.col, self.data = _triples(X, "cpu")
@@ -62,8 +62,8 @@ class _Triples(torch.utils.data.Dataset):
         return self.row[index], self.col[index], self.data[index]
 
 
-def seed_mf(X, device, *, epochs=1, n_batches=300, n_factors=64, batch_size=64, lr=1e-3):
-    """Seed 003's loop: a per-sample ``Dataset`` batched by a shuffling ``DataLoader``, MF
+def dataloader_mf(X, device, *, epochs=1, n_batches=300, n_factors=64, batch_size=64, lr=1e-3):
+    """The textbook loop: a per-sample ``Dataset`` batched by a shuffling ``DataLoader``, MF
     without biases, Adam (its per-sample Python indexing is what it measures).
 
     Parameters
@@ -75,7 +75,7 @@ def seed_mf(X, device, *, epochs=1, n_batches=300, n_factors=64, batch_size=64, 
     n_batches : int or None, default=300
         Batches per pass; the time is scaled to the whole epoch.
     n_factors, batch_size, lr
-        The seed's settings.
+        The loop's settings.
 
     Returns
     -------
@@ -291,7 +291,7 @@ class Yardstick:
 
 
 YARDSTICKS = {
-    "seed-mf": Yardstick("seed-style per-sample DataLoader (MF, batch 64)", "explicit", seed_mf, "MFRegressor"),
+    "dataloader-mf": Yardstick("per-sample DataLoader (MF, batch 64)", "explicit", dataloader_mf, "MFRegressor"),
     "plain-mf": Yardstick("plain device-resident loop (biased MF, Adam)", "explicit", plain_mf, "MFRegressor"),
     "plain-bpr": Yardstick("plain device-resident loop (BPR, Adam, no rejection)", "implicit", plain_bpr,
                            "BPRRanker"),

@@ -131,7 +131,7 @@ def test_unknown_names_are_rejected():
 def test_speed_reports_epoch_time_and_growth(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(speed.SHAPES, "tiny", (300, 60, 3000))
     assert speed.main(["--shapes", "tiny", "--scales", "1,2", "--epochs", "2", "--models",
-                       "MFRegressor,BaselineBiases", "--yardstick", "seed-mf,plain-mf", "--yardstick-batches", "3",
+                       "MFRegressor,BaselineBiases", "--yardstick", "dataloader-mf,plain-mf", "--yardstick-batches", "3",
                        "--device", "cpu", "--out", str(tmp_path)]) == 0
     saved = json.loads((tmp_path / "speed.json").read_text())
     rows = saved["rows"]
