@@ -348,3 +348,23 @@ def test_time_split_protocol_holds_out_what_follows_the_cut():
     tune_fit, _, tune_held = p5.tune
     assert tune_fit.data.max() < tune_held.data.min() and tune_held.data.max() < held.data.min()
     assert set(suite.DEFAULT_PROTOCOLS) == {"P1", "P2", "P3", "P4"}  # P5 runs when asked for
+
+
+def test_defaults_command_scores_defaults_beside_the_configuration(capsys):
+    from benchmarks import defaults
+
+    records = defaults.compare(["synthetic:P1", "synthetic:P2"], ["BaselineBiases", "EASE (EDLAE+DAN)", "ItemKNN"],
+                               device="cpu", log=lambda m: None)
+    by = {(r["protocol"], r["model"]): r for r in records}
+    assert set(by) == {("P1", "BaselineBiases"), ("P2", "EASE (EDLAE+DAN)"), ("P2", "ItemKNN")}
+    assert all(r["status"] == "ok" for r in records)
+    base = by[("P1", "BaselineBiases")]  # the simpler model of P1 is its own default: a ratio of 1
+    assert base["default"] == base["simpler_default"] and base["beats_simpler"]
+    ease = by[("P2", "EASE (EDLAE+DAN)")]
+    assert ease["same"] and ease["gain"] == 1.0  # no configuration for the synthetic sets: the defaults run
+    assert ease["default"] > ease["simpler_default"] and ease["beats_simpler"]  # above popularity
+    table = defaults.markdown(records)
+    assert "| synthetic P2 | EASE (EDLAE+DAN) | ndcg@100 |" in table
+    with pytest.raises(SystemExit):
+        cli(["defaults", "--cells", "beauty:P1"])
+    assert "DATASET:PROTOCOL" in capsys.readouterr().err

@@ -60,11 +60,30 @@ def test_fold_in_is_the_exact_minimiser_of_the_row_objective(planted, mf):
     row = X_hist[5]
     p = mf.transform(row)[0].astype(np.float64)
     Q, bi, mu, a = mf.item_factors_.astype(np.float64), mf.item_bias_, mf.global_mean_, mf.alpha
+    sigma = mf.rating_scale_
+    assert sigma == pytest.approx(np.std(X_hist.data), rel=1e-5)
     items, r = row.indices, row.data
     A = np.c_[Q[items], np.ones(items.size)]
     n = items.size
-    sol = np.linalg.solve(A.T @ A + a * n * np.eye(A.shape[1]), A.T @ (r - mu - bi[items]))
+    # the row objective in units of sigma: |(r - mu - b_i) / sigma - (p·q_i + b_u)|² + a n (|p|² + b_u²)
+    sol = np.linalg.solve(A.T @ A + a * n * np.eye(A.shape[1]), A.T @ ((r - mu - bi[items]) / sigma))
     np.testing.assert_allclose(p, sol[:-1], atol=1e-4)
+
+
+def test_the_rating_scale_does_not_change_the_model(planted):
+    """Ratings on a 1-100 scale give the same model in units of their standard deviation:
+    the defaults need no retuning for the scale."""
+    _, X_hist, y, _ = planted
+    kw = dict(n_factors=4, max_iter=5, early_stopping=False, random_state=0, device="cpu")
+    base = MFRegressor(**kw).fit(X_hist)
+    scaled_X, scaled_y = X_hist * 20.0, y * 20.0
+    scaled = MFRegressor(**kw).fit(scaled_X)
+    assert scaled.rating_scale_ == pytest.approx(20 * base.rating_scale_, rel=1e-5)
+    np.testing.assert_allclose(scaled.item_factors_, base.item_factors_, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(scaled.item_bias_, 20 * base.item_bias_, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(scaled.predict_at(scaled_X, scaled_y).data, 20 * base.predict_at(X_hist, y).data,
+                               rtol=1e-3)
+    assert -scaled.score(scaled_X, scaled_y) == pytest.approx(-20 * base.score(X_hist, y), rel=1e-3)
 
 
 def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties():
