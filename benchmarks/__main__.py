@@ -93,8 +93,12 @@ def tune(argv):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-home", default=None)
     args = parser.parse_args(argv)
-    found = run_tune(args.dataset, args.protocol, _names(args.models), device=args.device,
-                     data_home=args.data_home, log=lambda m: print(m, flush=True))
+    try:
+        found = run_tune(args.dataset, args.protocol, _names(args.models), device=args.device,
+                         data_home=args.data_home, log=lambda m: print(m, flush=True))
+    except suite.DataUnavailable as exc:
+        print(f"python -m benchmarks tune: {exc}", file=sys.stderr)
+        return 2
     print(f"\n# python -m benchmarks tune {shlex.join(argv)}  ({environment(args.device)})")
     print(f"PARAMS[{args.dataset!r}][{args.protocol!r}] = {{")
     for name, (best, score, _) in found.items():

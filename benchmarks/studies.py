@@ -44,7 +44,7 @@ from skrec.model_selection import evaluate, train_test_split_interactions
 from benchmarks import peers, report
 from benchmarks._common import environment_info, timed
 from benchmarks.params import STUDIES
-from benchmarks.suite import (CATALOGUE, DATASETS, METRICS, SELECT, PeakMemory, model_inputs, protocol_split,
+from benchmarks.suite import (CATALOGUE, DATASETS, METRICS, SELECT, DataUnavailable, PeakMemory, load_splits, model_inputs,
                               skrec_runtime)
 from benchmarks.tune import search
 
@@ -453,8 +453,9 @@ def run_study(study, *, device="auto", data_home=None, folds=None, random_state=
     An error in one entry is recorded (``status="error: ..."``) and the study goes on.
     """
     records = []
+    splits = load_splits(study.dataset, study.protocols, data_home, folds)  # missing data: before any fit
     for protocol in study.protocols:
-        split = protocol_split(study.dataset, protocol, data_home, folds)
+        split = splits[protocol]
         for entry in study.entries:
             if protocol not in entry.protocols:
                 continue
@@ -540,8 +541,12 @@ def main(argv=None):
     except ValueError as exc:
         parser.error(str(exc))
     folds = [t.strip() for t in args.folds.split(",")] if args.folds else None
-    records = run_study(study, device=args.device, data_home=args.data_home, folds=folds,
-                        log=lambda m: print(m, flush=True))
+    try:
+        records = run_study(study, device=args.device, data_home=args.data_home, folds=folds,
+                            log=lambda m: print(m, flush=True))
+    except DataUnavailable as exc:
+        print(f"python -m benchmarks study: {exc}", file=sys.stderr)
+        return 2
     info = environment_info(args.device)
     device = next((r["device"] for r in records if "device" in r), str(info["device_type"])).split(":")[0]
     out = Path(args.out or f"benchmark-output/study-{study.name}-{device}")

@@ -28,7 +28,7 @@ from skrec.metrics import get_scorer
 
 from benchmarks import peers
 from benchmarks.params import GRIDS
-from benchmarks.suite import CATALOGUE, SELECT, build, model_inputs, protocol_split
+from benchmarks.suite import CATALOGUE, SELECT, build, load_splits, model_inputs
 
 __all__ = ["FitOnHistory", "search", "search_space", "tune"]
 
@@ -128,7 +128,7 @@ def tune(dataset, protocol, models=None, *, device="auto", data_home=None, log=p
         ``{model: (best_params, best_score, per_point)}``, ``per_point`` being the list of
         ``(params, score)`` of every grid point.
     """
-    split = protocol_split(dataset, protocol, data_home)
+    split = load_splits(dataset, [protocol], data_home)[protocol]
     scorer = get_scorer(SELECT[protocol])
     out = {}
     for name, grid in GRIDS[protocol].items():

@@ -298,6 +298,11 @@ def test_main_job_offline_with_missing_data_prints_one_line_and_exits_2(monkeypa
         assert len(err.splitlines()) == 1 and "SKREC_DATA" in err and folder in err
         assert "network is unreachable" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing fitted, nothing written
+    # the searches and the studies say the same
+    for command in (["tune", "--dataset", "ml100k", "--protocol", "P2"], ["study", "p1-ml100k", "--out", str(tmp_path)]):
+        assert cli(command) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "SKREC_DATA" in err and "ml-100k/" in err
 
 
 def test_fetch_file_checks_the_checksum(monkeypatch, tmp_path):
