@@ -43,9 +43,10 @@ def _gain(protocol, default, tuned):
     return tuned / default if protocol == "P1" else default / tuned
 
 
-def compare(cells=CELLS, models=None, *, device="auto", data_home=None, log=print):
+def compare(cells=CELLS, models=None, *, device="auto", data_home=None, log=print, jsonl=None):
     """One record per (cell, skrec estimator): its default and configured scores and the
-    simpler model's default score on the same split."""
+    simpler model's default score on the same split; ``jsonl``: a file each record is
+    appended to as soon as it is measured."""
     out = []
     for cell in cells:
         dataset, protocol = cell.split(":")
@@ -75,6 +76,9 @@ def compare(cells=CELLS, models=None, *, device="auto", data_home=None, log=prin
                 rec["beats_simpler"] = _gain(protocol, rec["default"], rec["simpler_default"]) >= 1.0
             out.append(rec)
             log(f"{cell} {name}: default {rec['default']} vs configured {rec['tuned']} ({rec['status']})")
+            if jsonl is not None:  # one line per record as it lands: a long run keeps what it measured
+                with open(jsonl, "a") as fh:
+                    fh.write(json.dumps(rec, default=str) + "\n")
     return out
 
 
@@ -112,8 +116,11 @@ def main(argv=None):
         parser.error(f"--cells: expected DATASET:PROTOCOL pairs of the suite, got {bad}")
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     try:
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
         records = compare(cells, models, device=args.device, data_home=args.data_home,
-                          log=lambda m: print(m, file=sys.stderr, flush=True))
+                          log=lambda m: print(m, file=sys.stderr, flush=True),
+                          jsonl=Path(args.out) / "defaults.jsonl" if args.out else None)
     except suite.DataUnavailable as exc:
         print(f"python -m benchmarks defaults: {exc}", file=sys.stderr)
         return 2
