@@ -136,7 +136,7 @@ def test_speed_reports_epoch_time_and_growth(monkeypatch, tmp_path, capsys):
     saved = json.loads((tmp_path / "speed.json").read_text())
     rows = saved["rows"]
     assert [r["model"] for r in rows] == ["MFRegressor", "BaselineBiases",
-                                          "seed-style per-sample DataLoader (MF, batch 64)",
+                                          "per-sample DataLoader (MF, batch 64)",
                                           yardsticks.YARDSTICKS["plain-mf"].label,
                                           "MFRegressor", "BaselineBiases"]
     assert all(r["epoch_s"] > 0 and r["rate"] > 0 for r in rows)

@@ -185,7 +185,7 @@ class AutoencoderRecommender(TorchRecommender):
     closed form:
 
     >>> from skrec import EASE
-    >>> ease = EASE(alpha=10.0).fit(X)
+    >>> ease = EASE(alpha=10.0, input_dropout=0.0, user_norm=0.0, item_norm=0.0).fit(X)  # plain EASE
     >>> sdense = AutoencoderRecommender((), loss="mse", input_dropout=0.0, normalize=False, alpha=10.0,
     ...                                 learning_rate=0.05, max_iter=200, early_stopping=False,
     ...                                 random_state=0).fit(X)
