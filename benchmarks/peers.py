@@ -25,6 +25,7 @@ import importlib.util
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import lapack
 from sklearn.base import BaseEstimator
 
 __all__ = ["Popularity", "EASE", "ImplicitALS", "ImplicitBPR", "ImplicitItemKNN", "SurpriseRating", "available"]
@@ -96,7 +97,13 @@ class EASE(_Ranker):
         X = _training_matrix(X, y)
         G = (X.T @ X).toarray()
         G[np.diag_indices_from(G)] += self.lam
-        P = np.linalg.inv(G)
+        # G is symmetric positive definite: a Cholesky inverse costs half of a general one
+        chol, info = lapack.dpotrf(G, lower=False, overwrite_a=True)
+        if info == 0:
+            P, info = lapack.dpotri(chol, lower=False, overwrite_c=True)
+        if info != 0:
+            raise ValueError(f"lam: expected a value that makes X^T X + lam I positive definite, got {self.lam!r}")
+        P = np.triu(P) + np.triu(P, 1).T
         self.B_ = -P / np.diag(P)[None, :]
         np.fill_diagonal(self.B_, 0.0)
         return self
