@@ -13,9 +13,9 @@ Usage::
         [--yardstick NAME[,NAME]] [--epochs 2] [--users N] [--device ...] [--out DIR]
 
 The default runs every estimator and every installed reference under P1-P4 on MovieLens
-latest-small, which ships with skrec, so it needs no download and no network (about 4
-minutes on a 2-core CPU; P1 on the first of DESIGN.md's five rating folds, ``--folds
-k1,k2,k3,k4,k5`` for all five). It writes ``results.md``, ``results.json``, ``results.csv``
+latest-small, which ships with skrec, so it needs no download and no network (3.5 minutes
+on a 2-core CPU, 4.5 with implicit and Surprise installed; P1 on the first of DESIGN.md's
+five rating folds, ``--folds k1,k2,k3,k4,k5`` for all five). It writes ``results.md``, ``results.json``, ``results.csv``
 and the plots to ``--out`` (default ``benchmark-output/<dataset>-<device>``) and prints the
 Markdown table. Models whose optional package is missing (``pip install -e ".[bench]"``
 adds implicit and scikit-surprise) appear as missing rows. The exit status is 1 when any
