@@ -19,7 +19,6 @@ import platform
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib import request
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,10 +28,10 @@ from sklearn.utils import Bunch
 
 import skrec
 from skrec.datasets import get_data_home, load_movielens, read_interactions, read_sequences
-from skrec.datasets._base import _copy_with_progress
+from skrec.datasets._base import _download
 from skrec.model_selection import filter_interactions, holdout_split, split_users
 
-__all__ = ["BEAUTY_SHA256", "BEAUTY_URL", "default_data_home", "fetch_file", "environment", "environment_info", "resolve_device", "timed",
+__all__ = ["BEAUTY_SHA256", "BEAUTY_URL", "default_data_home", "fetch_file", "positives_with_time", "environment", "environment_info", "resolve_device", "timed",
            "load_ml1m_positives", "load_ml1m_order", "load_beauty_order", "seconds_per_epoch", "p2_split", "p3_split",
            "p4_split", "synthetic_matrix", "ML10M_SHAPE", "ML1M_SHAPE"]
 
@@ -68,14 +67,8 @@ def fetch_file(url, sha256, path, what):
     part = path.with_name(path.name + ".part")
     fix = (f"To fix it, download {url} to {path} yourself, or set SKREC_DATA (or pass --data-home) to a "
            f"folder that holds {path.parent.name}/{path.name}.")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
-            _copy_with_progress(response, out, path.name)
-    except Exception as exc:  # network, HTTP, disk: all reported the same way
-        part.unlink(missing_ok=True)
-        raise OSError(f"{what}: file {path.name!r} is missing under {path.parent} and downloading {url} failed "
-                      f"({type(exc).__name__}: {exc}). {fix}") from exc
+    _download(url, part, f"{what}: file {path.name!r} is missing under {path.parent} and downloading {url} failed",
+              fix)
     got = hashlib.sha256(part.read_bytes()).hexdigest()
     if got != sha256:
         part.unlink(missing_ok=True)
@@ -170,8 +163,14 @@ def _ml1m_positives(data_home):
     if shared.is_file():
         return read_interactions(shared)
     ml = load_movielens("1m", data_home=data_home)
-    X, rows, cols = filter_interactions(ml.ratings, threshold=4, min_item=1)
-    order = sp.csr_matrix(ml.timestamps.multiply(ml.ratings >= 4))[rows][:, cols]
+    return positives_with_time(ml.ratings, ml.timestamps)
+
+
+def positives_with_time(ratings, timestamps, *, min_user=1):
+    """The ratings >= 4 and their timestamps, over the users with >= ``min_user`` of them and
+    the movies with at least one: ``Bunch(ratings, timestamps)`` (CSR, the same pattern)."""
+    X, rows, cols = filter_interactions(ratings, threshold=4, min_user=min_user, min_item=1)
+    order = sp.csr_matrix(timestamps.multiply(ratings >= 4))[rows][:, cols]
     order.eliminate_zeros()
     return Bunch(ratings=X, timestamps=sp.csr_matrix(order))
 

@@ -28,12 +28,12 @@ from tqdm.auto import tqdm
 
 from skrec import EASE, ALSRanker, AutoencoderRecommender, BaselineBiases, BPRRanker, ItemKNN, MFRegressor, SequenceTransformer
 from skrec.datasets import load_movielens, make_interactions
-from skrec.model_selection import evaluate, filter_interactions, time_split, train_test_split_interactions
+from skrec.model_selection import evaluate, time_split, train_test_split_interactions
 from sklearn.model_selection import KFold
 
 from benchmarks import peers
 from benchmarks._common import (default_data_home, load_beauty_order, load_ml1m_order, p2_split, p3_split,
-                               p4_split, timed)
+                               p4_split, positives_with_time, timed)
 from benchmarks.params import FIXED, PARAMS
 
 __all__ = ["CATALOGUE", "DATASETS", "DEFAULT_PROTOCOLS", "TIME_CUT", "DataUnavailable", "load_splits", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run", "skrec_runtime"]
@@ -144,10 +144,7 @@ def _latest_small():
     timestamps of the ratings >= 4 of users with >= 5 of them, over the movies with at least
     one (the P2-P4 data, as the ML-1M files hold only rated movies)."""
     ml = load_movielens("latest-small")
-    _, rows, cols = filter_interactions(ml.ratings, threshold=4, min_user=5, min_item=1)
-    keep = sp.csr_matrix(ml.timestamps.multiply(ml.ratings >= 4))[rows][:, cols]
-    keep.eliminate_zeros()
-    return ml.ratings, sp.csr_matrix(keep)
+    return ml.ratings, positives_with_time(ml.ratings, ml.timestamps, min_user=5).timestamps
 
 
 def _kfold_ratings(X, n_splits=5, random_state=0):

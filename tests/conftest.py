@@ -93,3 +93,11 @@ def planted_implicit(n_users=300, n_items=60, n_groups=4, per_user=8, noise=1, s
         rows += [u] * items.size
         cols += list(items)
     return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_users, n_items))
+
+
+def plain_ease(**params):
+    """``skrec.EASE`` without its default dropout and normalisations: Steck's closed form, which
+    the EASE and gradient item-item tests compare to."""
+    from skrec import EASE
+
+    return EASE(**{"input_dropout": 0.0, "user_norm": 0.0, "item_norm": 0.0, **params})

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 
-from skrec import EASE, Popularity
+from skrec import Popularity
 from skrec._torch import make_generator
 from skrec.autoencoder import AutoencoderModule, AutoencoderRecommender
 from skrec.autoencoder import _autoencoder
@@ -21,7 +21,7 @@ from skrec.autoencoder._autoencoder import AutoencoderTrainer
 from skrec.metrics import ndcg_at_k
 from skrec.model_selection import evaluate, holdout_split
 
-from conftest import planted_implicit
+from conftest import plain_ease, planted_implicit
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +31,6 @@ def planted():
     hist, held = holdout_split(test, 0.25, random_state=0)
     return train, hist, held
 
-
-
-def plain_ease(**params):
-    """EASE without its default dropout and normalisations: the closed form these tests compare to."""
-    return EASE(**{"input_dropout": 0.0, "user_norm": 0.0, "item_norm": 0.0, **params})
 
 def popularity_ndcg(train, hist, held):
     """NDCG@10 of ranking by the raw training counts (ties by the lower item index)."""

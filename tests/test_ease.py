@@ -15,14 +15,9 @@ from skrec import EASE, AutoencoderRecommender, Popularity
 from skrec.autoencoder import _ease
 from skrec.model_selection import evaluate, holdout_split
 
-from conftest import planted_implicit
+from conftest import plain_ease, planted_implicit
 
 HISTORY_KEYS = ["epoch", "loss", "lr", "time", "val_loss"]
-
-
-def plain_ease(**params):
-    """EASE without the default dropout and normalisations (the closed forms below are Steck's)."""
-    return EASE(**{"input_dropout": 0.0, "user_norm": 0.0, "item_norm": 0.0, **params})
 
 
 def numpy_ease(X, alpha, input_dropout=0.0, user_norm=0.0, item_norm=0.0, normalize=False):

@@ -81,6 +81,21 @@ def _copy_with_progress(response, out, name):
             bar.update(len(chunk))
 
 
+def _download(url, part, failed, fix):
+    """Stream ``url`` into the file ``part`` (its folder created) with a progress bar.
+
+    On any failure (network, HTTP, disk: all reported the same way) ``part`` is removed and
+    ``OSError("<failed> (<the error>). <fix>")`` is raised.
+    """
+    try:
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+            _copy_with_progress(response, out, part.name.removesuffix(".part"))
+    except Exception as exc:
+        part.unlink(missing_ok=True)
+        raise OSError(f"{failed} ({type(exc).__name__}: {exc}). {fix}") from exc
+
+
 def _fetch_archive(url, md5, data_home, *, missing, folder, what):
     """Download ``url`` into ``data_home`` (unless the archive is already there), check it, extract.
 
@@ -114,14 +129,7 @@ def _fetch_archive(url, md5, data_home, *, missing, folder, what):
     downloaded = not archive.is_file()
     if downloaded:
         part = data_home / (name + ".part")
-        try:
-            data_home.mkdir(parents=True, exist_ok=True)
-            with request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
-                _copy_with_progress(response, out, name)
-        except Exception as exc:  # network, HTTP, disk: all reported the same way
-            part.unlink(missing_ok=True)
-            raise OSError(f"{head} and downloading {url} failed "
-                          f"({type(exc).__name__}: {exc}). {fix}") from exc
+        _download(url, part, f"{head} and downloading {url} failed", fix)
         os.replace(part, archive)
     if md5 is not None:
         got = _md5(archive)
