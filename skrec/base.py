@@ -20,6 +20,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._torch import DeviceCSR, make_generator, resolve_device, topk_items
+from ._torch.distributed import active_group
 from ._torch.training import (LR_SCHEDULES, OPTIMIZERS, Checkpoint, EarlyStopping, GradientTrainer, LRSchedule,
                               ProgressBar, TrainingResult, fit_epochs)
 from .model_selection._heldout import unwrap_heldout
@@ -612,10 +613,11 @@ class TorchRecommender(BaseRecommender):
                                            restore_best=trainer.has_validation))
         if getattr(self, "lr_schedule", None) is not None and isinstance(trainer, GradientTrainer):
             callbacks.append(LRSchedule(self.lr_schedule, self.lr_cycle))
-        if getattr(self, "checkpoint_every", 0):
+        lead = active_group() is None or active_group().rank == 0  # one writer, one progress bar
+        if getattr(self, "checkpoint_every", 0) and lead:
             callbacks.append(Checkpoint(self.checkpoint_every,
                                         lambda epoch, state: self._save_checkpoint(trainer, epoch, state)))
-        if getattr(self, "verbose", 0):
+        if getattr(self, "verbose", 0) and lead:
             callbacks.append(ProgressBar(type(self).__name__, getattr(self, "max_iter", 1)))
         return callbacks
 
@@ -631,8 +633,14 @@ class TorchRecommender(BaseRecommender):
             raise_invalid("warm_start", f"False when the architecture changes ({', '.join(changed)} differ "
                           "from the fitted model)", True)
         generator = make_generator(seed, self.device_)
+        group = active_group()
+        if group is not None and group.backend == "nccl" and self.device_.type != "cuda":
+            raise_invalid("device", "'cuda' or 'auto' on a GPU when training under data_parallel with the "
+                          "NCCL backend", getattr(self, "device", None))
         trainer = self._make_trainer(X, generator=generator, seed=seed, warm=warm, previous=previous,
                                      **fit_params)
+        if group is not None and group.world_size > 1 and isinstance(trainer, GradientTrainer):
+            trainer.distribute(group)
         result = fit_epochs(trainer, getattr(self, "max_iter", 1), callbacks=self._callbacks(trainer),
                             history=self.history_ if warm else None, name=type(self).__name__)
         self._assign(trainer, result)

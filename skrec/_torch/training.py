@@ -239,8 +239,24 @@ class GradientTrainer(Trainer):
                 group["lr"] = learning_rate
         self.n_steps = n_steps
         self.step_hooks = []  # called with the global step before each optimizer step
+        self.group = None  # a DataParallelGroup once distribute() is called
+        self.order_generator = generator  # draws the batch order
 
     n_samples: int
+
+    def distribute(self, group):
+        """Train data-parallel over ``group`` (a :class:`~skrec._torch.distributed.DataParallelGroup`).
+
+        Every rank draws the same batch order from ``order_generator`` (seeded alike on every
+        rank) and computes the loss of its share of each batch; its other draws (negatives,
+        noise) come from a generator of its own, so that the ranks' samples differ. Rank 0's
+        parameters are broadcast first, so the ranks start from one model.
+        """
+        self.group = group
+        self.order_generator = self.generator
+        self.generator = make_generator(self.generator.initial_seed() + 1_000_003 * (group.rank + 1),
+                                        self._device())
+        group.broadcast_module(self.module)
 
     def loss(self, idx):  # pragma: no cover - abstract
         """Scalar loss of the batch of sample indices ``idx`` (a device tensor)."""
@@ -262,16 +278,26 @@ class GradientTrainer(Trainer):
         self.module.train()
         total = torch.zeros((), device=self._device())
         n_batches = 0
-        for idx in index_batches(self.n_samples, self.batch_size, self.generator):
+        group = self.group
+        for idx in index_batches(self.n_samples, self.batch_size, self.order_generator):
             for hook in self.step_hooks:
                 hook(self.n_steps)
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss(idx)
-            loss.backward()
+            if group is None:
+                loss = self.loss(idx)
+                loss.backward()
+            else:  # this rank's share of the batch, weighted so that the summed gradient is the batch's
+                idx, share = group.shard(idx)
+                loss = self.loss(idx) * share if idx.numel() else total.new_zeros(())
+                if loss.requires_grad:
+                    loss.backward()
+                group.all_reduce_gradients(self.module.parameters())
             self.optimizer.step()
             total = total + loss.detach()
             n_batches += 1
             self.n_steps += 1
+        if group is not None:
+            total = group.all_reduce(total)
         return float(total) / max(n_batches, 1)  # the one host sync of the epoch
 
     def validate(self):
