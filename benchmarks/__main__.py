@@ -11,6 +11,7 @@ Usage::
     python -m benchmarks defaults [--cells latest-small:P1,ml100k:P2,..] [--models NAME,..] [--out DIR]
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
         [--yardstick NAME[,NAME]] [--epochs 2] [--users N] [--device ...] [--out DIR]
+    python -m benchmarks scaling [--parts search,scoring] [--workers 2] [--users 1000000] [--out FILE]
 
 The default runs every estimator and every installed reference under P1-P4 on MovieLens
 latest-small, which ships with skrec, so it needs no download and no network (3.5 minutes
@@ -31,7 +32,8 @@ prints a ``PARAMS`` block. ``study NAME`` runs one per-model study of
 ``benchmarks.params.STUDIES`` (its grid searched on validation data, the choice scored once
 on the test split; ``results.md`` and ``results.json`` under ``--out``). ``speed`` times
 every estimator's epoch at growing sizes beside the plain-PyTorch loops of
-``benchmarks.yardsticks``.
+``benchmarks.yardsticks``. ``scaling`` runs a grid search and a batch scoring on a local Dask
+cluster beside the same work in one process.
 """
 
 from __future__ import annotations
@@ -123,6 +125,10 @@ def main(argv=None):
         from benchmarks.speed import main as speed_main
 
         return speed_main(argv[1:])
+    if argv and argv[0] == "scaling":
+        from benchmarks.scaling import main as scaling_main
+
+        return scaling_main(argv[1:])
     return quality(argv)
 
 

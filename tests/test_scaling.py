@@ -8,6 +8,7 @@ run in this process (``n_jobs=1``).
 
 import os
 import pickle
+import sys
 
 import joblib
 import numpy as np
@@ -25,7 +26,7 @@ from skrec.metrics import make_scorers
 from skrec.model_selection import holdout_split
 
 distributed = pytest.importorskip("distributed")
-from skrec.parallel import TorchThreads, recommend_blocks  # noqa: E402
+from skrec.parallel import TorchWorker, recommend_blocks  # noqa: E402
 
 CV = KFold(3, shuffle=True, random_state=0)
 SCORING = make_scorers(["ndcg@10", "recall@20"])
@@ -35,7 +36,7 @@ SCORING = make_scorers(["ndcg@10", "recall@20"])
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, resources={"GPU": 1},
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as c:
-        c.register_plugin(TorchThreads(1))
+        c.register_plugin(TorchWorker(1))
         yield c
 
 
@@ -131,13 +132,17 @@ def test_dask_halving_search_tunes_on_user_subsets_and_refits_on_a_worker(client
     np.testing.assert_array_equal(fitted.recommend(X, 5)[0], reference.recommend(X, 5)[0])
 
 
-def test_torch_threads_plugin_caps_every_worker(client):
+def test_torch_worker_plugin_sets_threads_and_allocator(client):
     threads = client.run(lambda: __import__("torch").get_num_threads())
     assert set(threads.values()) == {1}
     futures = [client.submit(torch.get_num_threads, pure=False, workers=[w]) for w in threads]
     assert client.gather(futures) == [1, 1]
+    applied = client.run(lambda dask_worker: dask_worker.plugins[TorchWorker.name].allocator_set)
+    assert set(applied.values()) == {sys.platform.startswith("linux")}
     with pytest.raises(ValueError, match="n_threads"):
-        TorchThreads(0)
+        TorchWorker(0)
+    with pytest.raises(ValueError, match="mmap_threshold"):
+        TorchWorker(mmap_threshold=-1)
 
 
 # ----------------------------------------------------------------------------- batch scoring
@@ -237,3 +242,18 @@ def _dump(est, path):
 def _save(est, path):
     skrec.save(est, path)
     return path
+
+
+def test_read_only_inputs_as_joblib_memmaps_them(implicit_pair):
+    """Process-based joblib backends hand workers read-only memory maps of large arrays."""
+    X, y = implicit_pair
+
+    expected = bpr().fit(X, y).score(X, y)
+    unpickled = pickle.loads(pickle.dumps((X, y)))  # arrays over bytes objects: no view may be made writeable
+    frozen = [type(m)(tuple(np.frombuffer(a.tobytes(), dtype=a.dtype) for a in (m.data, m.indices, m.indptr)),
+                      shape=m.shape) for m in (X, y.matrix)]  # read-only, as memory maps opened "r"
+    for Xr, yr in (unpickled, (frozen[0], type(y)(frozen[1]))):
+        assert bpr().fit(Xr, yr).score(Xr, yr) == expected
+    with joblib.parallel_config(backend="loky", max_nbytes=1):  # memmap everything
+        search = GridSearchCV(bpr(), {"alpha": [0.001, 0.1]}, cv=CV, n_jobs=2, error_score="raise").fit(X, y)
+    assert search.best_estimator_.n_users_ == X.shape[0]

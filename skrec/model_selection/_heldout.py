@@ -187,8 +187,9 @@ def unwrap_heldout(y, X, *, require_disjoint=True, name="y"):
     if matrix.nnz == 0 or X.nnz == 0:
         return matrix
     rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
-    pattern = type(X)((np.ones(X.nnz), X.indices, X.indptr), shape=X.shape)
-    in_history = np.asarray(pattern[rows, matrix.indices]).ravel() != 0  # [nnz of y]
+    # (row, column) keys; works on read-only arrays (joblib memmaps, unpickled buffers)
+    x_keys = np.repeat(np.arange(X.shape[0], dtype=np.int64), np.diff(X.indptr)) * X.shape[1] + X.indices
+    in_history = np.isin(rows * matrix.shape[1] + matrix.indices, x_keys)  # [nnz of y]
     if not in_history.any():
         return matrix
     if y.overlap == "raise":
