@@ -51,3 +51,14 @@ def test_model_table_lists_every_estimator():
     rows = table.strip().splitlines()[1:]  # after the separator line
     names = [re.match(r"\| `(\w+)` \|", line).group(1) for line in rows]
     assert sorted(names) == exported
+
+
+def test_scaling_example_runs(monkeypatch, tmp_path):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 3, "the README has a scaling example after the model tour"
+    monkeypatch.setenv("SKREC_DATA", str(tmp_path / "no-data-here"))
+    namespace = {}
+    head = blocks[0].split("# Explicit ratings")[0]  # the data
+    exec(compile(head + blocks[2], "README.md", "exec"), namespace)
+    assert namespace["search"].best_params_["alpha"] in (10.0, 100.0)
+    assert namespace["ids"].shape == (610, 10)
