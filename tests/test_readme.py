@@ -60,5 +60,5 @@ def test_scaling_example_runs(monkeypatch, tmp_path):
     namespace = {}
     head = blocks[0].split("# Explicit ratings")[0]  # the data
     exec(compile(head + blocks[2], "README.md", "exec"), namespace)
-    assert namespace["search"].best_params_["alpha"] in (10.0, 100.0)
+    assert namespace["search"].best_params_["damping"] in (1.0, 5.0, 20.0)
     assert namespace["ids"].shape == (610, 10)
