@@ -10,7 +10,7 @@ from skrec._torch import DeviceCSR, pairwise_fold_in, ridge_fold_in
 from skrec.datasets import make_interactions
 from skrec.factorization import BPRRanker
 from skrec.factorization import _bpr
-from skrec.factorization._bpr import FOLD_IN_NEGATIVES
+from skrec.factorization._bpr import FOLD_IN_NEGATIVES, BPRModule
 from skrec.metrics import ndcg_at_k
 from skrec.model_selection import holdout_split, split_users
 
@@ -313,3 +313,41 @@ def test_cpu_and_cuda_agree(planted):
     assert abs(gpu.score(X_hist, y) - cpu.score(X_hist, y)) < 0.05
     sp_rows = sp.csr_matrix(X_hist[:10])
     assert np.isfinite(gpu.predict(sp_rows)).all()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pair_loss_backward_is_the_gradient(weighted):
+    from skrec.factorization._bpr import PairLoss
+
+    g = torch.Generator().manual_seed(0)
+    tables = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in [(4, 3), (7, 3), (7, 1)]]
+    u, i, j = torch.tensor([0, 3, 3, 1, 2]), torch.tensor([1, 6, 0, 0, 2]), torch.randint(7, (5, 4), generator=g)
+    w = torch.rand(5, generator=g, dtype=torch.float64) if weighted else None
+    assert torch.autograd.gradcheck(lambda *t: PairLoss.apply(*t, u, i, j, w, 0.3, False, None), tables)
+
+
+def test_pair_loss_equals_autograd_through_the_lookups_dense_and_sparse():
+    from skrec.losses import bpr_loss
+
+    u, i, j = torch.tensor([0, 5, 2, 5]), torch.tensor([1, 8, 3, 1]), torch.tensor([[2, 4], [0, 0], [7, 1], [1, 8]])
+    w = torch.tensor([1.0, 2.0, 0.5, 1.5])
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        m = BPRModule(6, 9, 4, sparse=sparse)
+        m.item_bias.weight.data.normal_()
+        loss = m.pair_loss(u, i, j, w, 0.2, workspace={})
+        loss.backward()
+        got = [t.weight.grad.to_dense() for t in (m.user_factors, m.item_factors, m.item_bias)]
+        for t in (m.user_factors, m.item_factors, m.item_bias):
+            t.weight.grad = None
+        p, qi, bi = m.user_factors(u), m.item_factors(i), m.item_bias(i).squeeze(-1)
+        qj, bj = m.item_factors(j), m.item_bias(j).squeeze(-1)
+        pos, neg = (p * qi).sum(-1) + bi, torch.einsum("bd,bkd->bk", p, qj) + bj
+        reg = (p.square().sum(-1) + qi.square().sum(-1) + bi.square() + qj.square().sum(-1).mean(1)
+               + bj.square().mean(1))
+        expected = bpr_loss(pos, neg, w) + 0.2 * reg.mean()
+        expected.backward()
+        torch.testing.assert_close(loss, expected)
+        for a, t in zip(got, (m.user_factors, m.item_factors, m.item_bias)):
+            torch.testing.assert_close(a, t.weight.grad.to_dense())
+            assert t.weight.grad.is_sparse == sparse

@@ -8,12 +8,11 @@ from torch import nn
 
 from .._torch import DeviceCSR, GradientTrainer, make_generator, pairwise_fold_in, ridge_fold_in
 from ..base import TorchRecommender, register, store_params
-from ..losses import bpr_loss
 from ..sampling import sample_negatives
 from ..utils.validation import raise_invalid
 from ._base import FactorMixin
 
-__all__ = ["BPRRanker", "BPRModule", "FOLD_IN_NEGATIVES"]
+__all__ = ["BPRRanker", "BPRModule", "PairLoss", "FOLD_IN_NEGATIVES"]
 
 #: Size of the fixed negative sample of the gradient fold-in: catalogues of at most this
 #: many items compare each history with every item.
@@ -55,20 +54,130 @@ class BPRModule(nn.Module):
         """Scores ``[B, n_items]`` of user vectors ``[B, d]`` for every item."""
         return user_vectors @ self.item_factors.weight.T + self.item_bias.weight.T
 
-    def pair_terms(self, users, positives, negatives):
-        """Scores of positives ``[B]`` and negatives ``[B, K]``, and the L2 of the rows touched.
+    def pair_loss(self, users, positives, negatives, weights=None, alpha=0.0, workspace=None):
+        """BPR's mini-batch objective: :func:`~skrec.losses.bpr_loss` plus ``alpha`` times the L2
+        of the rows touched.
 
-        The penalty is ``|p_u|² + |q_i|² + b_i² + mean_j (|q_j|² + b_j²)`` per sample
-        (BPR's per-sample regularisation), from one gather of each table.
+        The penalty is ``|p_u|² + |q_i|² + b_i² + mean_j (|q_j|² + b_j²)`` per sample (BPR's
+        per-sample regularisation). :class:`PairLoss` computes the loss and the gradients of
+        the three tables directly.
+
+        Parameters
+        ----------
+        users, positives : torch.Tensor of int64, shape (B,)
+        negatives : torch.Tensor of int64, shape (B, K)
+        weights : torch.Tensor of shape (B,), optional
+            Confidence of each positive.
+        alpha : float
+        workspace : dict, optional
+            Keeps the ``[B·K, d]`` gather of the negatives' rows from one call to the next
+            (a training loop passes the same dict every step, each backward before the next
+            forward; autograd refuses a backward whose buffer was overwritten); a fresh tensor
+            each call when ``None``.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar.
+
+        Examples
+        --------
+        >>> m = BPRModule(3, 5, 2)
+        >>> loss = m.pair_loss(torch.tensor([0, 2]), torch.tensor([1, 4]), torch.tensor([[0, 3], [2, 2]]))
+        >>> loss.backward()
+        >>> m.item_factors.weight.grad.shape
+        torch.Size([5, 2])
         """
-        p = self.user_factors(users)  # [B, d]
-        qi, bi = self.item_factors(positives), self.item_bias(positives).squeeze(-1)  # [B, d], [B]
-        qj, bj = self.item_factors(negatives), self.item_bias(negatives).squeeze(-1)  # [B, K, d], [B, K]
-        pos = (p * qi).sum(-1) + bi
-        neg = torch.einsum("bd,bkd->bk", p, qj) + bj
-        reg = (p.square().sum(-1) + qi.square().sum(-1) + bi.square()
-               + qj.square().sum(-1).mean(1) + bj.square().mean(1))  # [B]
-        return pos, neg, reg
+        return PairLoss.apply(self.user_factors.weight, self.item_factors.weight, self.item_bias.weight,
+                              users, positives, negatives, weights, float(alpha),
+                              self.item_factors.sparse, workspace)
+
+
+class PairLoss(torch.autograd.Function):
+    """``mean_b w_b mean_k softplus(s_bk - s_b) + alpha * mean_b(penalty_b)`` from the tables, by hand.
+
+    ``s_b = p_b·q_b + c_b`` (positive), ``s_bk = p_b·q_bk + c_bk`` (negatives). Autograd
+    through three embedding lookups squares, sums and differentiates the gathered ``[B, K, d]``
+    negative rows in separate kernels, allocates each ``[B, K, d]`` tensor afresh (tens of MB,
+    page-faulted in on every step) and scatters their gradient back row by row. Here the
+    negatives' rows are gathered once into a reused buffer, and the item table's gradient
+    from the negatives is one sparse product, ``G P`` with ``G[j, b] = Σ_k [j_bk = j] g_bk``,
+    plus ``(2 alpha / (B K)) n_j q_j`` for the penalty (``n_j``: how often ``j`` was drawn), so
+    no ``[B, K, d]`` gradient is ever formed. Sparse embeddings (``sparse_adam``) receive the
+    same gradients restricted to the rows the batch touched.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> P, Q, c = torch.randn(4, 2, generator=g), torch.randn(6, 2, generator=g), torch.randn(6, 1, generator=g)
+    >>> u, i, j = torch.tensor([0, 3]), torch.tensor([1, 5]), torch.tensor([[2, 4, 0], [1, 1, 3]])
+    >>> from skrec.losses import bpr_loss
+    >>> p, qi, qj = P[u], Q[i], Q[j]
+    >>> pos, neg = (p * qi).sum(-1) + c[i, 0], torch.einsum("bd,bkd->bk", p, qj) + c[j, 0]
+    >>> reg = (p**2).sum(-1) + (qi**2).sum(-1) + c[i, 0]**2 + (qj**2).sum(-1).mean(1) + (c[j, 0]**2).mean(1)
+    >>> expected = bpr_loss(pos, neg) + 0.1 * reg.mean()
+    >>> torch.allclose(PairLoss.apply(P, Q, c, u, i, j, None, 0.1, False, None), expected)
+    True
+    """
+
+    @staticmethod
+    def forward(ctx, P, Q, bias, users, positives, negatives, weights, alpha, sparse, workspace):
+        B, K = negatives.shape
+        d = Q.shape[1]
+        flat = negatives.reshape(-1)
+        p, qi, c = P.index_select(0, users), Q.index_select(0, positives), bias[:, 0]
+        if workspace is None:
+            qj = Q.index_select(0, flat)
+        else:  # a fresh [B·K, d] tensor per step costs more in page faults than the gather itself
+            buffer = workspace.get("negatives")
+            if buffer is None or buffer.numel() < B * K * d or buffer.dtype != Q.dtype or buffer.device != Q.device:
+                buffer = workspace["negatives"] = torch.empty(B * K * d, dtype=Q.dtype, device=Q.device)
+            qj = torch.index_select(Q, 0, flat, out=buffer[:B * K * d].view(B * K, d))
+        qj = qj.view(B, K, d)
+        bi, bj = c[positives], c[negatives]
+        pos = torch.linalg.vecdot(p, qi) + bi  # [B]
+        gap = torch.baddbmm(bj.unsqueeze(-1), qj, p.unsqueeze(-1)).squeeze(-1) - pos.unsqueeze(1)  # [B, K]
+        per = torch.nn.functional.softplus(gap).mean(1)
+        if weights is not None:
+            per = per * weights
+        penalty = (torch.dot(p.reshape(-1), p.reshape(-1)) + torch.dot(qi.reshape(-1), qi.reshape(-1))
+                   + torch.dot(bi, bi) + (torch.dot(qj.reshape(-1), qj.reshape(-1)) + torch.dot(bj.reshape(-1),
+                                                                                            bj.reshape(-1))) / K)
+        ctx.save_for_backward(P, Q, bias, users, positives, negatives, p, qi, qj, gap, weights)
+        ctx.alpha, ctx.sparse = alpha, sparse
+        return per.mean() + alpha * penalty / B
+
+    @staticmethod
+    def backward(ctx, grad):
+        P, Q, bias, users, positives, negatives, p, qi, qj, gap, weights = ctx.saved_tensors
+        B, K = negatives.shape
+        flat = negatives.reshape(-1)
+        g = torch.sigmoid(gap) * (grad / (B * K))  # d loss / d s_bk
+        if weights is not None:
+            g = g * weights.unsqueeze(1)
+        rate = 2.0 * ctx.alpha * grad / B  # the penalty's gradient factor per sample
+        g_pos = -g.sum(1)  # d loss / d s_b
+        dp = torch.baddbmm(p.unsqueeze(1), g.unsqueeze(1), qj, beta=rate).squeeze(1) + g_pos.unsqueeze(1) * qi
+        dP = torch.zeros_like(P).index_add_(0, users, dp)
+        dQ = torch.zeros_like(Q).index_add_(0, positives, torch.addcmul(qi * rate, g_pos.unsqueeze(1), p))
+        sample = torch.arange(B, device=p.device).repeat_interleave(K)
+        G = torch.sparse_coo_tensor(torch.stack([flat, sample]), g.reshape(-1), (Q.shape[0], B), check_invariants=False)
+        dQ += torch.sparse.mm(G, p)
+        counts = torch.bincount(flat, minlength=Q.shape[0]).to(Q.dtype)
+        dQ.addcmul_(Q, counts.unsqueeze(1), value=rate / K)
+        c = bias[:, 0]
+        dc = torch.zeros_like(c).index_add_(0, positives, g_pos + rate * c[positives])
+        dc.index_add_(0, flat, g.reshape(-1)).add_(counts * c, alpha=rate / K)
+        grads = [dP, dQ, dc.unsqueeze(1)]
+        if ctx.sparse:  # SparseAdam: only the rows this batch touched
+            grads = [_rows_sparse(dP, users), _rows_sparse(dQ, torch.cat([positives, flat])),
+                     _rows_sparse(grads[2], torch.cat([positives, flat]))]
+        return (*grads, None, None, None, None, None, None, None)
+
+
+def _rows_sparse(dense, rows):
+    rows = torch.unique(rows)
+    return torch.sparse_coo_tensor(rows.unsqueeze(0), dense[rows], dense.shape, check_invariants=False).coalesce()
 
 
 class BPRTrainer(GradientTrainer):
@@ -82,6 +191,7 @@ class BPRTrainer(GradientTrainer):
         super().__init__(module, generator, **options)
         device = generator.device
         self.spec = spec
+        self.workspace = {}  # PairLoss's reused gather buffer
         self.weight_scale = float(X_full.data.mean()) if spec["confidence"] else 1.0
         self.probabilities = None
         if spec["negatives"] == "popularity":
@@ -108,9 +218,8 @@ class BPRTrainer(GradientTrainer):
         j = sample_negatives(u, self.module.item_factors.num_embeddings, generator,
                              n_negatives=spec["n_negatives"], probabilities=self.probabilities,
                              exclude=data["exclude"])  # [B, K]
-        pos, neg, reg = self.module.pair_terms(u, i, j)
         w = data["weights"][idx] if data["weights"] is not None else None
-        return bpr_loss(pos, neg, w) + spec["alpha"] * reg.mean()
+        return self.module.pair_loss(u, i, j, w, spec["alpha"], workspace=self.workspace)
 
     def loss(self, idx):
         return self._batch_loss(self.train, idx, self.generator)
