@@ -76,9 +76,9 @@ def make_optimizer(name, params, learning_rate, weight_decay=0.0, betas=(0.9, 0.
     'Adam'
     """
     if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, betas=betas, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=learning_rate, betas=betas, weight_decay=weight_decay, fused=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=learning_rate, betas=betas, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=learning_rate, betas=betas, weight_decay=weight_decay, fused=True)
     if name == "adagrad":
         return torch.optim.Adagrad(params, lr=learning_rate, weight_decay=weight_decay)
     if name == "sgd":
