@@ -351,3 +351,32 @@ def test_pair_loss_equals_autograd_through_the_lookups_dense_and_sparse():
         for a, t in zip(got, (m.user_factors, m.item_factors, m.item_bias)):
             torch.testing.assert_close(a, t.weight.grad.to_dense())
             assert t.weight.grad.is_sparse == sparse
+
+
+def test_pairwise_fold_in_follows_the_autograd_gradient_of_its_loss():
+    from skrec._torch import gradient_fold_in
+
+    g = torch.Generator().manual_seed(0)
+    X = sp.csr_matrix(make_interactions(6, 12, density=0.3, random_state=0).X)
+    batch = DeviceCSR.from_scipy(X, torch.device("cpu"))
+    Q, b = torch.randn(12, 3, generator=g), torch.randn(12, generator=g)
+    negatives, omega = torch.tensor([0, 3, 5, 7, 11]), torch.rand(5, generator=g)
+    weights = torch.rand(X.nnz, generator=g)
+    init = torch.randn(6, 3, generator=g)
+    got = pairwise_fold_in(batch, init, Q, b, negatives, alpha=0.1, negative_weights=omega, weights=weights,
+                           n_steps=7, learning_rate=0.05)
+    rows = np.repeat(np.arange(6), np.diff(X.indptr))
+
+    def loss(u):  # the documented objective, row by row, through autograd
+        total = 0.0
+        for r in range(6):
+            items = torch.as_tensor(X.indices[rows == r])
+            w = weights[torch.as_tensor(np.flatnonzero(rows == r))]
+            keep = omega * ~torch.isin(negatives, items)
+            si, sj = Q[items] @ u[r] + b[items], Q[negatives] @ u[r] + b[negatives]
+            pairs = torch.nn.functional.softplus(sj.unsqueeze(0) - si.unsqueeze(1)) * w.unsqueeze(1) * keep
+            total = total + pairs.sum() / (len(items) * keep.sum()) + 0.1 * u[r].square().sum()
+        return total
+
+    expected = gradient_fold_in(init, loss, n_steps=7, learning_rate=0.05)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)

@@ -137,15 +137,20 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
     return out
 
 
-def gradient_fold_in(init, loss_fn, *, frozen=None, n_steps=50, learning_rate=0.05):
+def gradient_fold_in(init, loss_fn=None, *, gradient=None, frozen=None, n_steps=50, learning_rate=0.05):
     """Fit fresh user parameters by full-batch Adam with everything else frozen.
 
     Parameters
     ----------
     init : torch.Tensor of shape (n_rows, d)
         Starting user vectors (e.g. zeros, or a ridge projection).
-    loss_fn : callable
-        ``loss_fn(users)`` → scalar loss of the batch's rows given user vectors ``users``.
+    loss_fn : callable, optional
+        ``loss_fn(users)`` → scalar loss of the batch's rows given user vectors ``users``,
+        differentiated by autograd.
+    gradient : callable, optional
+        ``gradient(users)`` → the loss's gradient with respect to ``users`` (same shape), for
+        losses whose gradient is cheaper written out than traced; used instead of
+        ``loss_fn``.
     frozen : torch.nn.Module, optional
         The model whose parameters ``loss_fn`` reads; they are excluded from autograd for
         the duration (no gradient is accumulated on them) and restored afterwards.
@@ -179,8 +184,11 @@ def gradient_fold_in(init, loss_fn, *, frozen=None, n_steps=50, learning_rate=0.
             users = init.detach().clone().requires_grad_(True)
             opt = torch.optim.Adam([users], lr=learning_rate)
             for _ in range(n_steps):
-                opt.zero_grad(set_to_none=True)
-                loss_fn(users).backward()
+                if gradient is not None:
+                    users.grad = gradient(users.detach())
+                else:
+                    opt.zero_grad(set_to_none=True)
+                    loss_fn(users).backward()
                 opt.step()
     finally:
         for p in params:
@@ -249,16 +257,17 @@ def pairwise_fold_in(batch, init, item_factors, item_bias, negatives, *, alpha, 
         if exclude_positives:
             in_hist = ((items.unsqueeze(-1) == negatives) & mask.unsqueeze(-1)).any(1)  # [b, m]
             neg_w = neg_w * ~in_hist
-        pair_w = w.unsqueeze(-1) * neg_w.unsqueeze(1)  # [b, L, m]
         n_pairs = (mask.to(init.dtype).sum(1) * neg_w.sum(1)).clamp(min=1e-12)  # [b]
+        pair_w = (w / n_pairs.unsqueeze(1)).unsqueeze(-1) * neg_w.unsqueeze(1)  # [b, L, m]
 
-        def loss_fn(u, Qi=Qi, bi=bi, pair_w=pair_w, n_pairs=n_pairs):
+        def gradient(u, Qi=Qi, bi=bi, pair_w=pair_w):
+            # loss = Σ pair_w softplus(s_j - s_i) + alpha |u|²: d/ds_j = pair_w σ(s_j - s_i) = -d/ds_i
             si = torch.einsum("bd,bld->bl", u, Qi)  # [b, L]
             sj = u @ QS.T  # [b, m]
             if bi is not None:
                 si, sj = si + bi, sj + bS
-            per = (torch.nn.functional.softplus(sj.unsqueeze(1) - si.unsqueeze(2)) * pair_w).sum((1, 2)) / n_pairs
-            return (per + alpha * u.square().sum(1)).sum()  # rows are independent
+            g = torch.sub(sj.unsqueeze(1), si.unsqueeze(2)).sigmoid_().mul_(pair_w)  # [b, L, m]
+            return g.sum(1) @ QS - torch.einsum("bl,bld->bd", g.sum(2), Qi) + (2 * alpha) * u
 
-        out[rows] = gradient_fold_in(init[rows], loss_fn, n_steps=n_steps, learning_rate=learning_rate)
+        out[rows] = gradient_fold_in(init[rows], gradient=gradient, n_steps=n_steps, learning_rate=learning_rate)
     return out
