@@ -11,6 +11,7 @@ Usage::
     python -m benchmarks defaults [--cells latest-small:P1,ml100k:P2,..] [--models NAME,..] [--out DIR]
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
         [--yardstick NAME[,NAME]] [--epochs 2] [--users N] [--device ...] [--out DIR]
+    python -m benchmarks profile [--models NAME,..] [--epochs 5]
     python -m benchmarks scaling [--parts search,scoring] [--workers 2] [--users 1000000] [--out FILE]
 
 The default runs every estimator and every installed reference under P1-P4 on MovieLens
@@ -32,7 +33,8 @@ prints a ``PARAMS`` block. ``study NAME`` runs one per-model study of
 ``benchmarks.params.STUDIES`` (its grid searched on validation data, the choice scored once
 on the test split; ``results.md`` and ``results.json`` under ``--out``). ``speed`` times
 every estimator's epoch at growing sizes beside the plain-PyTorch loops of
-``benchmarks.yardsticks``. ``scaling`` runs a grid search and a batch scoring on a local Dask
+``benchmarks.yardsticks``. ``profile`` prints where each estimator's fit and recommend spend their time
+(``torch.profiler``, one thread). ``scaling`` runs a grid search and a batch scoring on a local Dask
 cluster beside the same work in one process.
 """
 
@@ -125,6 +127,10 @@ def main(argv=None):
         from benchmarks.speed import main as speed_main
 
         return speed_main(argv[1:])
+    if argv and argv[0] == "profile":
+        from benchmarks.profile import main as profile_main
+
+        return profile_main(argv[1:])
     if argv and argv[0] == "scaling":
         from benchmarks.scaling import main as scaling_main
 
