@@ -101,3 +101,19 @@ def plain_ease(**params):
     from skrec import EASE
 
     return EASE(**{"input_dropout": 0.0, "user_norm": 0.0, "item_norm": 0.0, **params})
+
+
+@pytest.fixture(scope="module")
+def implicit_pair():
+    """``(X_history, HeldOut)`` of :func:`planted_implicit`: 20 % of each row held out."""
+    from skrec.model_selection import holdout_split
+
+    return holdout_split(planted_implicit(seed=0), 0.2, random_state=0, as_heldout=True)
+
+
+@pytest.fixture(scope="module")
+def rating_pair():
+    """``(X_history, HeldOut)`` of :func:`planted_biases`: 20 % of each row held out."""
+    from skrec.model_selection import holdout_split
+
+    return holdout_split(planted_biases(seed=0)[0], 0.2, random_state=0, as_heldout=True)

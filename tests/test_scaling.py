@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import planted_biases, planted_implicit
 from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, RandomizedSearchCV, cross_validate
@@ -23,7 +22,6 @@ from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, Ra
 import skrec
 from skrec import BPRRanker, MFRegressor, all_estimators
 from skrec.metrics import make_scorers
-from skrec.model_selection import holdout_split
 
 distributed = pytest.importorskip("distributed")
 from skrec.parallel import TorchWorker, recommend_blocks  # noqa: E402
@@ -38,16 +36,6 @@ def client():
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as c:
         c.register_plugin(TorchWorker(1))
         yield c
-
-
-@pytest.fixture(scope="module")
-def implicit_pair():
-    return holdout_split(planted_implicit(seed=0), 0.2, random_state=0, as_heldout=True)
-
-
-@pytest.fixture(scope="module")
-def rating_pair():
-    return holdout_split(planted_biases(seed=0)[0], 0.2, random_state=0, as_heldout=True)
 
 
 def bpr():

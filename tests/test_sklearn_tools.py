@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import planted_biases, planted_implicit
+from conftest import planted_implicit
 from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (GridSearchCV, HalvingGridSearchCV, KFold, RandomizedSearchCV, cross_val_score,
@@ -27,16 +27,6 @@ from skrec.model_selection import HeldOut, evaluate, holdout_split
 CV = KFold(3, shuffle=True, random_state=0)
 RANKING = ["ndcg@10", "recall@20", "hit_rate@5"]
 RATING = ["neg_rmse", "neg_mae"]
-
-
-@pytest.fixture(scope="module")
-def implicit_pair():
-    return holdout_split(planted_implicit(seed=0), 0.2, random_state=0, as_heldout=True)
-
-
-@pytest.fixture(scope="module")
-def rating_pair():
-    return holdout_split(planted_biases(seed=0)[0], 0.2, random_state=0, as_heldout=True)
 
 
 def ease():
