@@ -653,8 +653,8 @@ class TorchRecommender(BaseRecommender):
         self.best_iteration_, self.best_score_ = result.best_iteration, result.best_score
         self.n_steps_ = trainer.n_steps
         state = trainer.optimizer_state()
-        # On the CPU: torch's load_state_dict moves the moments to the parameters' device and
-        # keeps Adam's step counters on the CPU, as a non-capturable Adam requires.
+        # On the CPU: torch's load_state_dict moves the moments, and the step counters of a
+        # fused Adam, to the parameters' device.
         self._optimizer_state = None if state is None else (self.optimizer, _tree_to(state, "cpu"))
 
     def _save_checkpoint(self, trainer, epoch, state):
