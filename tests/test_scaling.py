@@ -146,6 +146,8 @@ def test_recommend_blocks_equals_recommend(client, fitted, tmp_path):
     ids, scores = recommend_blocks(model, X, 7, client=client, block_rows=64, items=np.arange(40))
     np.testing.assert_array_equal(ids, expected_ids)
     np.testing.assert_array_equal(scores, expected_scores)
+    futures = [client.scatter(X[s:s + 100]) for s in range(0, X.shape[0], 100)]  # blocks already on workers
+    np.testing.assert_array_equal(recommend_blocks(model, futures, 7, client=client)[0], model.recommend(X, 7)[0])
     # blocks loaded on the workers (never in this process), results written where they were scored
     for start in range(0, X.shape[0], 100):
         sp.save_npz(tmp_path / f"in-{start}.npz", X[start:start + 100])
