@@ -11,11 +11,17 @@ scaling gives 4 and 16. The yardsticks (``--yardstick``, :data:`benchmarks.yards
 in the same run at 1×, are plain-PyTorch loops on the same data and device, timed after a
 warm-up pass; each pass runs at most ``--yardstick-batches`` batches and is scaled to an
 epoch. The default yardstick is the textbook per-sample ``Dataset`` + ``DataLoader`` loop over the MF problem
-(``dataloader-mf``).
+(``dataloader-mf``). ``--peers`` also times, on the same matrices in the same run, the peer
+each model is compared with (:data:`PEERS`: implicit's BPR and ALS, Surprise's SVD, the numpy
+EASE, at the same number of factors; BPR with one negative per positive, as implicit's); a
+peer's epoch is the difference between a fit of ``n + 1`` epochs and one of 1 epoch, divided by
+``n = max(--epochs, 5)`` (its set-up excluded, as
+skrec's epoch time excludes it), and the ``skrec ÷ peer`` column divides the skrec model's
+epoch time by it. A closed-form model's epoch is its whole solve.
 
 Usage::
 
-    python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..]
+    python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..] [--peers]
         [--yardstick dataloader-mf[,plain-mf,..]] [--yardstick-batches 300] [--epochs 2] [--users N]
         [--device auto|cpu|cuda] [--out DIR]
 
@@ -35,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from skrec import AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
+from skrec import EASE, ALSRanker, AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
 
 from benchmarks._common import (ML1M_SHAPE, ML10M_SHAPE, environment, environment_info, resolve_device,
                                synthetic_matrix)
@@ -48,14 +54,38 @@ SHAPES = {"ml1m": ML1M_SHAPE, "ml10m": ML10M_SHAPE}
 SPEED_MODELS = {
     "BaselineBiases": ("explicit", lambda: BaselineBiases(solver="gradient", batch_size=2**20)),
     "MFRegressor": ("explicit", lambda: MFRegressor(n_factors=64, batch_size=2**20)),
-    "BPRRanker": ("implicit", lambda: BPRRanker(n_factors=64, batch_size=2**20)),
+    "BPRRanker": ("implicit", lambda: BPRRanker(n_factors=64, n_negatives=1, batch_size=2**20)),
     "AutoencoderRecommender": ("implicit", lambda: AutoencoderRecommender((600, 200), batch_size=500)),
     "SequenceTransformer": ("implicit", lambda: SequenceTransformer(n_factors=64, n_layers=2, max_seq_len=200,
                                                                      batch_size=128, early_stopping=False)),
+    "ALSRanker": ("implicit", lambda: ALSRanker(n_factors=64)),
+    "EASE": ("implicit", lambda: EASE()),
 }
+# skrec model -> (the peer users would otherwise pick, its factory given the epochs), same factors
+PEERS = {
+    "BPRRanker": ("implicit BPR", lambda epochs: _peers().ImplicitBPR(factors=64, iterations=epochs)),
+    "ALSRanker": ("implicit ALS", lambda epochs: _peers().ImplicitALS(factors=64, iterations=epochs)),
+    "MFRegressor": ("Surprise SVD", lambda epochs: _peers().SurpriseRating("SVD", {"n_factors": 64,
+                                                                                  "n_epochs": epochs})),
+    "EASE": ("numpy EASE", lambda epochs: _peers().EASE()),
+}
+PEER_PACKAGES = {"implicit BPR": "implicit", "implicit ALS": "implicit", "Surprise SVD": "surprise",
+                 "numpy EASE": "numpy"}
+
+
+def _available(package):
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+def _peers():
+    from benchmarks import peers
+
+    return peers
 # Other settings of the same estimators, measured only when --models names them.
 SPEED_VARIANTS = {
-    "BPRRanker (sparse_adam)": ("implicit", lambda: BPRRanker(n_factors=64, batch_size=2**20,
+    "BPRRanker (sparse_adam)": ("implicit", lambda: BPRRanker(n_factors=64, n_negatives=1, batch_size=2**20,
                                                               optimizer="sparse_adam")),
     "AutoencoderRecommender (negative sampling)": ("implicit", lambda: AutoencoderRecommender(
         (600, 200), batch_size=500, negative_sampling=True)),
@@ -74,12 +104,32 @@ def scaled_matrix(n_users, n_items, nnz, scale, kind):
 
 
 def epoch_time(estimator, X, epochs, device):
-    """Fit ``epochs`` epochs without early stopping; ``(median epoch seconds, fit seconds)``."""
-    estimator.set_params(max_iter=epochs, early_stopping=False, device=device, random_state=0)
+    """Fit ``epochs`` epochs without early stopping; ``(median epoch seconds, fit seconds)``.
+
+    A closed-form model (no ``max_iter``) has one epoch: its solve."""
+    params = dict(max_iter=epochs, early_stopping=False, device=device, random_state=0)
+    estimator.set_params(**{k: v for k, v in params.items() if k in estimator.get_params()})
     t0 = time.perf_counter()
     estimator.fit(X)
     fit_s = time.perf_counter() - t0
     return float(np.median([h["time"] for h in estimator.history_])), fit_s
+
+
+def peer_epoch_time(make, X, epochs):
+    """``(epoch seconds, fit seconds)`` of a peer: the difference between a fit of ``n + 1``
+    epochs and one of 1 epoch, divided by ``n = max(epochs, 5)`` (its set-up excluded, as
+    skrec's epoch time excludes it; at least 5 epochs so that the difference stands above the
+    set-up's noise); a closed form's epoch is its whole fit."""
+    epochs = max(epochs, 5)
+    t0 = time.perf_counter()
+    make(1).fit(X)
+    one = time.perf_counter() - t0
+    model = make(epochs + 1)
+    t0 = time.perf_counter()
+    model.fit(X)
+    fit_s = time.perf_counter() - t0
+    iterative = getattr(model, "iterations", None) or (getattr(model, "params", None) or {}).get("n_epochs")
+    return (max(fit_s - one, 1e-9) / epochs if iterative else fit_s), fit_s
 
 
 def main(argv=None):
@@ -97,6 +147,8 @@ def main(argv=None):
                         help="most batches per timed pass of a yardstick (scaled to an epoch)")
     parser.add_argument("--users", type=int, default=None, help="keep the first N users of every matrix")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time each model's peer (implicit BPR/ALS, Surprise SVD, numpy EASE) in the same run")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     known = {**SPEED_MODELS, **SPEED_VARIANTS}
@@ -127,6 +179,15 @@ def main(argv=None):
                                  growth=seconds / base[name], device=str(est.device_)))
                 print(f"{size} {name}: {seconds * 1e3:.0f} ms/epoch, {X.nnz / seconds / 1e6:.2f} M int/s, "
                       f"growth {rows[-1]['growth']:.1f}", flush=True)
+                if args.peers and name in PEERS and _available(PEER_PACKAGES[PEERS[name][0]]):
+                    label, make_peer = PEERS[name]
+                    peer_s, peer_fit = peer_epoch_time(make_peer, X, args.epochs)
+                    base.setdefault(label, peer_s)
+                    rows.append(dict(size=size, model=label, epoch_s=peer_s, fit_s=peer_fit, rate=X.nnz / peer_s,
+                                     growth=peer_s / base[label], device="cpu", peer_of=name,
+                                     ratio=seconds / peer_s))
+                    print(f"{size} {label}: {peer_s * 1e3:.0f} ms/epoch; {name} takes {seconds / peer_s:.2f}x",
+                          flush=True)
             if scale != 1:
                 continue
             device = rows[-1]["device"] if rows else str(resolve_device(args.device))
@@ -142,10 +203,12 @@ def main(argv=None):
     env = environment(info=info)
     command = "python -m benchmarks speed " + shlex.join(argv if argv is not None else [])
     lines = [f"Command: `{command.strip()}`", "", env, "",
-             "| data | model | epoch time | M interactions / s | growth vs ×1 | fit (incl. set-up) | device |",
-             "|---|---|---:|---:|---:|---:|---|"]
+             "| data | model | epoch time | skrec ÷ peer | M interactions / s | growth vs ×1 | fit (incl. set-up) "
+             "| device |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['size']} | {r['model']} | {r['epoch_s'] * 1e3:,.0f} ms | {r['rate'] / 1e6:.3f} | "
+        lines.append(f"| {r['size']} | {r['model']} | {r['epoch_s'] * 1e3:,.0f} ms | "
+                     + (f"{r['ratio']:.2f}x" if "ratio" in r else "") + f" | {r['rate'] / 1e6:.3f} | "
                      + (f"{r['growth']:.1f}" if r["growth"] is not None else "–") + " | "
                      + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "yardstick") + f" | {r['device']} |")
     table = "\n".join(lines)
