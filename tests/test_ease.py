@@ -266,3 +266,19 @@ def test_cpu_and_cuda_agree():
     cpu = EASE(**params, device="cpu").fit(X[:240])
     gpu = EASE(**params, device="cuda").fit(X[:240])
     np.testing.assert_allclose(gpu.predict(X[240:]), cpu.predict(X[240:]), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("params", [dict(), dict(normalize=True), dict(user_norm=0.0, item_norm=0.0, input_dropout=0.0)])
+def test_sparse_and_dense_gram_paths_fit_the_same_model(monkeypatch, params):
+    """On the CPU the Gram matrices come from sparse products when those are cheaper."""
+    from skrec.datasets import make_interactions
+
+    X = make_interactions(200, 40, density=0.1, random_state=0).X
+    X.data = X.data * np.random.default_rng(0).uniform(0.5, 2.0, X.nnz)  # weighted entries
+    fits = {}
+    for sparse in (True, False):
+        monkeypatch.setattr(_ease, "_sparse_gram_is_cheaper", lambda X, sparse=sparse: sparse)
+        fits[sparse] = EASE(device="cpu", **params).fit(X)
+    sparse_b, dense_b = (fits[k].module_.item_item.detach().numpy() for k in (True, False))
+    np.testing.assert_allclose(sparse_b, dense_b, rtol=1e-5, atol=1e-6)
+    assert _ease._sparse_gram_is_cheaper(X) == (200 * float(np.diff(X.indptr) @ np.diff(X.indptr)) < 200 * 40**2)
