@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from sklearn.base import clone
 
 from skrec import Popularity
@@ -242,3 +243,27 @@ def test_similar_items_follow_the_planted_clusters():
     ids, _ = model.similar_items(np.arange(100), k=5)
     same = (data.item_cluster[ids] == data.item_cluster[:, None]).mean()
     assert same > 0.8  # 0.2 by chance with 5 clusters
+
+
+def test_conjugate_gradient_half_steps_approach_the_exact_solve():
+    from skrec._torch import DeviceCSR
+    from skrec.factorization._als import cg_rows, solve_rows
+
+    X = make_interactions(80, 30, density=0.2, random_state=0).X
+    X.data = X.data * np.random.default_rng(0).uniform(1.0, 3.0, X.nnz)
+    X = sp.vstack([X, sp.csr_matrix((1, 30))], format="csr")  # an empty row: its exact solution is 0
+    D = DeviceCSR.from_scipy(X, torch.device("cpu"))
+    V = torch.randn(30, 5, generator=torch.Generator().manual_seed(0))
+    exact = solve_rows(D, V, 0.1, 2.0, 1.0)
+    start = torch.randn(81, 5, generator=torch.Generator().manual_seed(1))
+    errors = [float((cg_rows(D, V, start, 0.1, 2.0, 1.0, n_steps=n) - exact).norm()) for n in (1, 3, 5)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-3 * float(exact.norm())
+    assert torch.equal(cg_rows(D, V, start, 0.1, 2.0, 1.0, n_steps=1)[-1], torch.zeros(5))
+
+
+def test_conjugate_gradient_fit_matches_exact_quality_and_fold_in():
+    X = make_interactions(300, 60, n_clusters=4, density=0.1, random_state=0).X
+    exact = ALSRanker(n_factors=8, alpha=0.01, max_iter=10, random_state=0, device="cpu").fit(X)
+    cg = ALSRanker(n_factors=8, alpha=0.01, cg_steps=3, max_iter=10, random_state=0, device="cpu").fit(X)
+    assert cg.history_[-1]["loss"] == pytest.approx(exact.history_[-1]["loss"], rel=0.02)
+    np.testing.assert_allclose(cg.transform(X), cg.user_factors_, atol=1e-4)  # users end on their exact solve
