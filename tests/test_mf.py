@@ -188,3 +188,13 @@ def test_cuda_and_cpu_agree(planted):
     np.testing.assert_allclose(gpu.score(X_hist, y), cpu.score(X_hist, y), rtol=0.02)
     net = MFRegressor(device="cuda", hidden_layer_sizes=(16,), **kw).fit(X_hist)
     assert np.isfinite(net.predict(X_hist[:5])).all()
+
+
+def test_mf_loss_backward_is_the_gradient():
+    from skrec.factorization._mf import MFLoss
+
+    g = torch.Generator().manual_seed(0)
+    tables = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in [(4, 3), (5, 3), (4,), (5,)]]
+    users, items = torch.tensor([0, 3, 3, 1, 2, 0]), torch.tensor([1, 4, 0, 0, 2, 1])
+    targets = torch.randn(6, generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda *t: MFLoss.apply(*t, users, items, targets, 0.3), tables)
