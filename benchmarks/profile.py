@@ -19,17 +19,18 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from skrec import EASE, ALSRanker, AutoencoderRecommender, BPRRanker, MFRegressor, SequenceTransformer
+
 from benchmarks._common import default_data_home, environment
 
+# name -> (data kind, constructor given the epochs)
 MODELS = {
-    "BPRRanker": ("implicit", lambda n: __import__("skrec").BPRRanker(max_iter=n)),
-    "MFRegressor": ("explicit", lambda n: __import__("skrec").MFRegressor(max_iter=n, early_stopping=False)),
-    "AutoencoderRecommender": ("implicit", lambda n: __import__("skrec").AutoencoderRecommender(
-        max_iter=n, early_stopping=False)),
-    "EASE": ("implicit", lambda n: __import__("skrec").EASE()),
-    "ALSRanker": ("implicit", lambda n: __import__("skrec").ALSRanker(max_iter=n)),
-    "SequenceTransformer": ("order", lambda n: __import__("skrec").SequenceTransformer(
-        max_iter=n, early_stopping=False)),
+    "BPRRanker": ("implicit", lambda n: BPRRanker(max_iter=n)),
+    "MFRegressor": ("explicit", lambda n: MFRegressor(max_iter=n, early_stopping=False)),
+    "AutoencoderRecommender": ("implicit", lambda n: AutoencoderRecommender(max_iter=n, early_stopping=False)),
+    "EASE": ("implicit", lambda n: EASE()),
+    "ALSRanker": ("implicit", lambda n: ALSRanker(max_iter=n)),
+    "SequenceTransformer": ("order", lambda n: SequenceTransformer(max_iter=n, early_stopping=False)),
 }
 
 

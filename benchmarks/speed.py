@@ -43,6 +43,7 @@ import scipy.sparse as sp
 
 from skrec import EASE, ALSRanker, AutoencoderRecommender, BaselineBiases, BPRRanker, MFRegressor, SequenceTransformer
 
+from benchmarks import peers
 from benchmarks._common import (ML1M_SHAPE, ML10M_SHAPE, environment, environment_info, resolve_device,
                                synthetic_matrix)
 from benchmarks.yardsticks import YARDSTICKS
@@ -61,28 +62,15 @@ SPEED_MODELS = {
     "ALSRanker": ("implicit", lambda: ALSRanker(n_factors=64)),
     "EASE": ("implicit", lambda: EASE()),
 }
-# skrec model -> (the peer users would otherwise pick, its factory given the epochs), same factors
+# skrec model -> (the peer users would otherwise pick, the package it needs, its factory given the
+# epochs), at the same factors
 PEERS = {
-    "BPRRanker": ("implicit BPR", lambda epochs: _peers().ImplicitBPR(factors=64, iterations=epochs)),
-    "ALSRanker": ("implicit ALS", lambda epochs: _peers().ImplicitALS(factors=64, iterations=epochs)),
-    "MFRegressor": ("Surprise SVD", lambda epochs: _peers().SurpriseRating("SVD", {"n_factors": 64,
-                                                                                  "n_epochs": epochs})),
-    "EASE": ("numpy EASE", lambda epochs: _peers().EASE()),
+    "BPRRanker": ("implicit BPR", "implicit", lambda epochs: peers.ImplicitBPR(factors=64, iterations=epochs)),
+    "ALSRanker": ("implicit ALS", "implicit", lambda epochs: peers.ImplicitALS(factors=64, iterations=epochs)),
+    "MFRegressor": ("Surprise SVD", "surprise", lambda epochs: peers.SurpriseRating("SVD", {"n_factors": 64,
+                                                                                            "n_epochs": epochs})),
+    "EASE": ("numpy EASE", None, lambda epochs: peers.EASE()),
 }
-PEER_PACKAGES = {"implicit BPR": "implicit", "implicit ALS": "implicit", "Surprise SVD": "surprise",
-                 "numpy EASE": "numpy"}
-
-
-def _available(package):
-    import importlib.util
-
-    return importlib.util.find_spec(package) is not None
-
-
-def _peers():
-    from benchmarks import peers
-
-    return peers
 # Other settings of the same estimators, measured only when --models names them.
 SPEED_VARIANTS = {
     "BPRRanker (sparse_adam)": ("implicit", lambda: BPRRanker(n_factors=64, n_negatives=1, batch_size=2**20,
@@ -179,8 +167,8 @@ def main(argv=None):
                                  growth=seconds / base[name], device=str(est.device_)))
                 print(f"{size} {name}: {seconds * 1e3:.0f} ms/epoch, {X.nnz / seconds / 1e6:.2f} M int/s, "
                       f"growth {rows[-1]['growth']:.1f}", flush=True)
-                if args.peers and name in PEERS and _available(PEER_PACKAGES[PEERS[name][0]]):
-                    label, make_peer = PEERS[name]
+                if args.peers and name in PEERS and (PEERS[name][1] is None or peers.available(PEERS[name][1])):
+                    label, _, make_peer = PEERS[name]
                     peer_s, peer_fit = peer_epoch_time(make_peer, X, args.epochs)
                     base.setdefault(label, peer_s)
                     rows.append(dict(size=size, model=label, epoch_s=peer_s, fit_s=peer_fit, rate=X.nnz / peer_s,

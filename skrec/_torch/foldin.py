@@ -27,13 +27,18 @@ def length_chunks(lengths, width, budget):
     [[1, 2], [0]]
     """
     order = np.argsort(lengths, kind="stable")
+    cost = np.maximum(lengths[order], 1) * width  # per row of a chunk ending here (lengths ascend)
     chunks, start = [], 0
-    while start < order.size:
-        stop = start + 1
-        while stop < order.size and (stop + 1 - start) * max(int(lengths[order[stop]]), 1) * width <= budget:
-            stop += 1
-        chunks.append(order[start:stop])
-        start = stop
+    while start < order.size:  # one bisection per chunk, not a step per row
+        lo, hi = start + 1, order.size  # the largest stop with (stop - start) * cost[stop - 1] <= budget
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if (mid - start) * int(cost[mid - 1]) <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        chunks.append(order[start:lo])
+        start = lo
     return chunks
 
 

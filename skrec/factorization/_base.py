@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._torch import DeviceCSR, topk_items
 from ..utils.validation import check_k, check_param, raise_invalid
 
-__all__ = ["FactorMixin"]
+__all__ = ["FactorMixin", "sum_of_squares"]
 
 
 class FactorMixin:
@@ -135,3 +135,15 @@ def rank_neighbours(similarity, query, k, n_items, device, step):
             ids[start:start + n] = i.cpu().numpy()
             top[start:start + n] = s.cpu().numpy()
     return ids, top
+
+
+def sum_of_squares(*tensors):
+    """``Σ x²`` over every element of every tensor, as one 0-d tensor (a ``dot`` per tensor,
+    no squared copy): the L2 penalties of the hand-written objectives.
+
+    Examples
+    --------
+    >>> float(sum_of_squares(torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])))
+    14.0
+    """
+    return sum(torch.dot(t.reshape(-1), t.reshape(-1)) for t in tensors)

@@ -10,7 +10,7 @@ from .._torch import DeviceCSR, GradientTrainer, make_generator, pairwise_fold_i
 from ..base import TorchRecommender, register, store_params
 from ..sampling import sample_negatives
 from ..utils.validation import raise_invalid
-from ._base import FactorMixin
+from ._base import FactorMixin, sum_of_squares
 
 __all__ = ["BPRRanker", "BPRModule", "PairLoss", "FOLD_IN_NEGATIVES"]
 
@@ -140,9 +140,7 @@ class PairLoss(torch.autograd.Function):
         per = torch.nn.functional.softplus(gap).mean(1)
         if weights is not None:
             per = per * weights
-        penalty = (torch.dot(p.reshape(-1), p.reshape(-1)) + torch.dot(qi.reshape(-1), qi.reshape(-1))
-                   + torch.dot(bi, bi) + (torch.dot(qj.reshape(-1), qj.reshape(-1)) + torch.dot(bj.reshape(-1),
-                                                                                            bj.reshape(-1))) / K)
+        penalty = sum_of_squares(p, qi, bi) + sum_of_squares(qj, bj) / K
         ctx.save_for_backward(P, Q, bias, users, positives, negatives, p, qi, qj, gap, weights)
         ctx.alpha, ctx.sparse = alpha, sparse
         return per.mean() + alpha * penalty / B

@@ -10,7 +10,7 @@ from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
 from .._torch.training import GradientTrainer
 from ..base import TorchRecommender, register, store_params
 from ..utils.validation import check_param
-from ._base import FactorMixin
+from ._base import FactorMixin, sum_of_squares
 
 __all__ = ["MFRegressor", "BiasedMF", "EmbeddingNet"]
 
@@ -54,26 +54,19 @@ class BiasedMF(nn.Module):
     def forward(self, users, items):
         return self.score(users, items)
 
-    def terms(self, users, items):
-        """Predictions and the per-interaction L2 term ``|p_u|² + |q_i|² + b_u² + b_i²`` of each
-        pair, from one gather of the rows (the training step's hot path)."""
-        p, q = self.user_factors[users], self.item_factors[items]
-        bu, bi = self.user_bias[users], self.item_bias[items]
-        pred = self.global_mean + self.scale * (bu + bi + (p * q).sum(-1))
-        return pred, (p * p).sum(-1) + (q * q).sum(-1) + bu * bu + bi * bi
-
     def loss(self, users, items, ratings, alpha):
         """The training objective of a batch, ``mean(((r - r̂) / σ)²) + alpha * mean(L2 term)``.
 
-        Equal to the same expression built from :meth:`terms`; :class:`MFLoss` computes it
-        and the gradients of the four tables by hand, in a few fused passes.
+        The L2 term of a pair is ``|p_u|² + |q_i|² + b_u² + b_i²``. :class:`MFLoss` computes
+        the objective and the gradients of the four tables by hand, in a few fused passes.
 
         Examples
         --------
         >>> m = BiasedMF(3, 4, 2)
         >>> u, i, r = torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([4.0, 2.0])
-        >>> pred, penalty = m.terms(u, i)
-        >>> expected = (((r - pred) / m.scale) ** 2).mean() + 0.1 * penalty.mean()
+        >>> p, q = m.user_factors[u], m.item_factors[i]
+        >>> penalty = (p * p).sum(-1) + (q * q).sum(-1)  # the biases start at 0
+        >>> expected = (((r - m(u, i)) / m.scale) ** 2).mean() + 0.1 * penalty.mean()
         >>> bool(torch.allclose(m.loss(u, i, r, 0.1), expected))
         True
         """
@@ -103,8 +96,7 @@ class MFLoss(torch.autograd.Function):
         bu, bi = user_bias.index_select(0, users), item_bias.index_select(0, items)
         err = targets - (bu + bi + torch.linalg.vecdot(p, q))
         B = max(users.numel(), 1)
-        penalty = (torch.dot(p.reshape(-1), p.reshape(-1)) + torch.dot(q.reshape(-1), q.reshape(-1))
-                   + torch.dot(bu, bu) + torch.dot(bi, bi))
+        penalty = sum_of_squares(p, q, bu, bi)
         ctx.save_for_backward(P, Q, user_bias, item_bias, users, items, p, q, bu, bi, err)
         ctx.alpha = alpha
         return (torch.dot(err, err) + alpha * penalty) / B
@@ -188,12 +180,12 @@ class EmbeddingNet(nn.Module):
         h = self.mlp[1:](h)
         return self.low + self.span * torch.sigmoid(h.squeeze(-1))
 
-    def terms(self, users, items):
-        """Predictions and the per-interaction L2 term ``|p_u|² + |q_i|²`` of each pair."""
+    def loss(self, users, items, ratings, alpha):
+        """``mean(((r - r̂) / σ)²) + alpha * mean(|p_u|² + |q_i|²)`` of a batch of pairs."""
         p, q = self.user_factors[users], self.item_factors[items]
         h = self.embedding_dropout(torch.cat([p, q], dim=-1))
-        pred = self.low + self.span * torch.sigmoid(self.mlp(h).squeeze(-1))
-        return pred, (p * p).sum(-1) + (q * q).sum(-1)
+        err = (ratings - self.low - self.span * torch.sigmoid(self.mlp(h).squeeze(-1))) / self.scale
+        return (err * err).mean() + alpha * ((p * p).sum(-1) + (q * q).sum(-1)).mean()
 
 
 class MFTrainer(GradientTrainer):
@@ -217,13 +209,9 @@ class MFTrainer(GradientTrainer):
         if self.has_validation:
             self.val = DeviceCSR.from_scipy(X_val, device).coo()
 
-    def loss(self, idx):
-        if isinstance(self.module, BiasedMF):  # index_select: cheaper than advanced indexing
-            return self.module.loss(self.users.index_select(0, idx), self.items.index_select(0, idx),
-                                    self.values.index_select(0, idx), self.alpha)
-        pred, penalty = self.module.terms(self.users[idx], self.items[idx])
-        err = (self.values[idx] - pred) / self.module.scale
-        return (err * err).mean() + self.alpha * penalty.mean()
+    def loss(self, idx):  # index_select: cheaper than advanced indexing
+        return self.module.loss(self.users.index_select(0, idx), self.items.index_select(0, idx),
+                                self.values.index_select(0, idx), self.alpha)
 
     def validation_loss(self):
         users, items, values = self.val
