@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +19,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._torch import DeviceCSR, make_generator, resolve_device, topk_items
+from ._torch.device import loading_device
 from ._torch.distributed import active_group
 from ._torch.training import (LR_SCHEDULES, OPTIMIZERS, Checkpoint, EarlyStopping, GradientTrainer, LRSchedule,
                               ProgressBar, TrainingResult, fit_epochs)
@@ -190,7 +190,14 @@ class BaseRecommender(BaseEstimator):
         self.n_users_, self.n_items_ = X.shape
         self.n_features_in_ = self.n_items_  # sklearn's name for the input width
         device = getattr(self, "device", None)
+        previous_device = getattr(self, "device_", None)
         self.device_ = resolve_device(device) if device is not None else torch.device("cpu")
+        if warm and previous_device is not None and torch.device(previous_device) != self.device_:
+            # Training continues where the model now runs (a checkpoint written on the CPU and
+            # resumed on a GPU, or set_params(device=...)): the fitted state moves there; the
+            # optimizer's moments stay on the CPU until load_state_dict places them.
+            for key in [k for k in vars(self) if k not in params and k not in ("device_", "_optimizer_state")]:
+                setattr(self, key, _tree_to(getattr(self, key), self.device_))
         try:
             self._fit(X, warm, **fit_params)
         except Exception:  # a failed fit leaves no half-fitted state behind
@@ -444,15 +451,7 @@ class BaseRecommender(BaseEstimator):
     def __setstate__(self, state):
         device = state.get("device_")
         if device is not None:
-            dev = torch.device(device)
-            if dev.type == "cuda" and not torch.cuda.is_available():
-                warnings.warn(f"{type(self).__name__} was fitted on {device}, which is not available "
-                              "here; it is loaded on the CPU.", RuntimeWarning, stacklevel=2)
-                dev = torch.device("cpu")
-            elif dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-                warnings.warn(f"{type(self).__name__} was fitted on {device}, which this machine does not "
-                              "have; it is loaded on cuda:0.", RuntimeWarning, stacklevel=2)
-                dev = torch.device("cuda", 0)
+            dev = loading_device(device, type(self).__name__)
             state["device_"] = dev
             for key, value in state.items():
                 if key != "_optimizer_state":  # kept on the CPU: load_state_dict places it

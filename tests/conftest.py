@@ -11,6 +11,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+# cuBLAS is bit-reproducible only with a fixed workspace; set before CUDA starts, so that the
+# tests that switch on torch.use_deterministic_algorithms can run on a GPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 
 def shared_data_home():
     """The real data folder: $SKREC_DATA, else ../shared/data beside the repository."""

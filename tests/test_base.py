@@ -185,6 +185,28 @@ def test_warm_start_continues_training():
     assert warm.history_[-1]["loss"] < cold.history_[-1]["loss"]
 
 
+def test_a_warm_fit_on_another_device_moves_the_fitted_state_there(monkeypatch):
+    """Resumed where ``device`` now points (a CPU checkpoint on a GPU box, or set_params(device=...)):
+    every fitted tensor and module is sent to the new device before training continues, the
+    optimizer state is left to load_state_dict. Simulated here: the model claims to have been
+    fitted on cuda:0, and the move is recorded."""
+    from skrec import MFRegressor, base as base_module
+
+    X = planted_ratings()
+    model = MFRegressor(n_factors=2, max_iter=1, device="cpu", warm_start=True).fit(X)
+    model.device_ = torch.device("cuda", 0)
+    moved, real = [], base_module._tree_to
+    monkeypatch.setattr(base_module, "_tree_to", lambda v, d: moved.append((type(v), str(d))) or real(v, d))
+    model.fit(X)
+    assert model.n_iter_ == 2 and model.device_ == torch.device("cpu")
+    modules = [d for t, d in moved if issubclass(t, torch.nn.Module)]
+    assert modules == ["cpu"]  # module_ went to the new device once
+    assert {d for _, d in moved} == {"cpu"}
+    moved.clear()
+    model.fit(X)  # same device as the last fit: the module is not copied
+    assert not [t for t, _ in moved if issubclass(t, torch.nn.Module)]
+
+
 def test_a_warm_start_continues_with_the_optimizer_state():
     # Full batch (every rating in one batch): an epoch is deterministic, so 2 + 2 warm epochs
     # equal 4 epochs in one fit only if Adam's moments are carried over.

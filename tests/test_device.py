@@ -1,5 +1,7 @@
 """skrec._torch.device: device resolution, seeded generators and the device-resident CSR."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -42,3 +44,113 @@ def test_device_csr_slices_and_sums_rows():
     np.testing.assert_array_equal(rows.numpy(), coo.row)
     np.testing.assert_array_equal(cols.numpy(), coo.col)
     np.testing.assert_allclose(vals.numpy(), coo.data, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ loading on another machine
+@pytest.mark.parametrize("saved, available, count, expected, warns", [
+    ("cpu", False, 0, "cpu", False),
+    ("cuda", False, 0, "cpu", True),     # fitted on a GPU, loaded where there is none
+    ("cuda:3", False, 0, "cpu", True),
+    ("cuda:3", True, 1, "cuda:0", True),  # a GPU index this machine does not have
+    ("cuda:1", True, 2, "cuda:1", False),
+    ("cuda", True, 1, "cuda", False),
+])
+def test_loading_device_falls_back_to_what_this_machine_has(monkeypatch, saved, available, count, expected,
+                                                            warns):
+    from skrec._torch.device import loading_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = loading_device(saved, "MFRegressor")
+    assert got == torch.device(expected)
+    assert [str(w.message).startswith(f"MFRegressor was fitted on {saved}") for w in caught] == ([True] if warns
+                                                                                               else [])
+
+
+def test_unpickling_uses_the_loading_fallback(monkeypatch):
+    """A model pickled on cuda:3 and opened on a one-GPU machine asks for cuda:0 (simulated:
+    the tensors are then moved by a stand-in that records where they were sent)."""
+    import pickle
+
+    from skrec import base as base_module
+    from skrec import MFRegressor
+    from conftest import planted_ratings
+
+    X = planted_ratings()
+    payload = MFRegressor(n_factors=2, max_iter=1, device="cpu").fit(X).__getstate__()
+    payload["device_"] = "cuda:3"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    sent = []
+    monkeypatch.setattr(base_module, "_tree_to", lambda value, device: sent.append(str(device)) or value)
+    model = MFRegressor.__new__(MFRegressor)
+    with pytest.warns(RuntimeWarning, match="fitted on cuda:3, which this machine does not have"):
+        model.__setstate__(payload)
+    assert model.device_ == torch.device("cuda", 0) and set(sent) == {"cuda:0"}
+    assert pickle.loads(pickle.dumps(MFRegressor())).get_params() == MFRegressor().get_params()
+
+
+# ------------------------------------------------------------------ full-precision solves
+def _precisions():
+    backends = [torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None)]
+    return [b.fp32_precision for b in backends if b is not None and hasattr(b, "fp32_precision")]
+
+
+@pytest.mark.skipif(not _precisions(), reason="torch before 2.9 has no per-backend matmul precision")
+def test_full_precision_sets_ieee_inside_and_restores_after():
+    from skrec._torch.device import full_precision
+
+    torch.set_float32_matmul_precision("high")  # what a user enabling TF32 runs
+    try:
+        before = _precisions()
+        assert "tf32" in before
+        with full_precision():
+            assert set(_precisions()) == {"ieee"}
+        assert _precisions() == before
+        with pytest.raises(KeyError), full_precision():
+            raise KeyError("restored on an exception too")
+        assert _precisions() == before and torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+
+
+@pytest.mark.skipif(not _precisions(), reason="torch before 2.9 has no per-backend matmul precision")
+@pytest.mark.parametrize("solver", ["ridge_fold_in", "solve_rows", "cg_rows"])
+def test_normal_equations_are_built_without_tf32(monkeypatch, solver):
+    """Whatever the process set, the closed-form solvers factor systems built in full precision."""
+    from skrec._torch import foldin
+    from skrec.factorization import _als
+
+    seen = []
+    real = torch.linalg.cholesky_ex
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda A, **kw: seen.append(_precisions()) or real(A, **kw))
+    V = torch.randn(40, 4, generator=torch.Generator().manual_seed(0))
+    X = sp.random(30, 40, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    b = DeviceCSR.from_scipy(X, CPU)
+    torch.set_float32_matmul_precision("high")
+    try:
+        if solver == "ridge_fold_in":
+            foldin.ridge_fold_in(b, V, b.values, alpha=0.1)
+        elif solver == "solve_rows":
+            _als.solve_rows(b, V, 0.1, 2.0, 0.0)
+        else:
+            seen.append(None)  # CG has no factorisation: record the precision of its products
+            monkeypatch.setattr(torch, "einsum", lambda *a, _e=torch.einsum: seen.append(_precisions()) or _e(*a))
+            _als.cg_rows(b, V, torch.zeros(30, 4), 0.1, 2.0, 0.0, n_steps=2)
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    recorded = [s for s in seen if s is not None]
+    assert recorded and all(set(s) == {"ieee"} for s in recorded)
+
+
+def test_ridge_fold_in_reports_a_system_that_is_not_positive_definite():
+    from skrec._torch import ridge_fold_in
+
+    V = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # rank one: alpha=0 leaves the system singular
+    b = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[1.0, 1.0]], dtype=np.float32)), CPU)
+    with pytest.raises(torch.linalg.LinAlgError, match="not positive definite"):
+        ridge_fold_in(b, V, b.values, alpha=0.0)
+    assert torch.isfinite(ridge_fold_in(b, V, b.values, alpha=0.1)).all()

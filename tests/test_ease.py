@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
 from skrec import EASE, AutoencoderRecommender, Popularity
 from skrec.autoencoder import _ease
@@ -219,21 +220,60 @@ def test_the_gradient_item_item_layer_converges_to_the_closed_form():
 
 
 def test_refuses_when_the_device_lacks_memory(monkeypatch):
-    """The documented need: 24 * n_items² bytes, 32 * n_items² with normalize=True."""
+    """The fit needs what fit_bytes predicts: one byte less is refused, the exact amount passes."""
     X = planted_implicit()
-    n_items = X.shape[1]
-    monkeypatch.setattr(_ease, "free_memory", lambda device: 24 * n_items ** 2 - 1)
+    n_items, cpu = X.shape[1], torch.device("cpu")
+    need = _ease.fit_bytes(X, False, cpu)
+    assert need >= 28 * n_items ** 2
+    monkeypatch.setattr(_ease, "free_memory", lambda device: need - 1)
     model = EASE(device="cpu")
     with pytest.raises(ValueError, match=r"^X must be at most the items whose 60x60 solve fits on cpu .*"
                                          r"AutoencoderRecommender\(\(\), loss='mse'\).*; got 60 items\.$"):
         model.fit(X)
     assert not hasattr(model, "n_items_")  # a failed fit leaves nothing fitted behind
-    monkeypatch.setattr(_ease, "free_memory", lambda device: 24 * n_items ** 2)
+    monkeypatch.setattr(_ease, "free_memory", lambda device: need)
     assert model.fit(X).n_items_ == n_items
+    assert _ease.fit_bytes(X, True, cpu) > need
     with pytest.raises(ValueError, match="^X must be at most the items whose 60x60 solve fits"):
-        EASE(normalize=True, device="cpu").fit(X)  # the cross term and P C need a third matrix
+        EASE(normalize=True, device="cpu").fit(X)  # the cross term stays alive beside the inverse
     monkeypatch.setattr(_ease, "free_memory", lambda device: None)  # unknown: try the solve
     assert EASE(normalize=True, device="cpu").fit(X).n_items_ == n_items
+
+
+def _peak_bytes(fn):
+    """Peak of the bytes torch allocated while ``fn`` ran, from the profiler's memory events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("n_users, n_items", [(3000, 400), (300, 400), (12000, 150)])
+def test_the_memory_budget_bounds_the_measured_peak(monkeypatch, n_users, n_items, normalize):
+    """What a GPU fit allocates (dense Gram batches on the device), measured on the CPU: the
+    budget the fit is checked against is above the peak, and not more than 2.5 times it."""
+    monkeypatch.setattr(_ease, "_sparse_gram_is_cheaper", lambda X: False)  # the device's path
+    X = sp.random(n_users, n_items, density=0.05, format="csr", random_state=0)
+    X.data[:] = 1.0
+    need = _ease.solve_bytes(n_items, normalize, batch_rows=_ease.gram_rows(n_users, n_items), nnz=X.nnz)
+    peak = _peak_bytes(lambda: EASE(normalize=normalize, device="cpu").fit(X))
+    assert peak <= need <= 2.5 * peak, (peak / n_items ** 2, need / n_items ** 2)
+
+
+def test_free_memory_counts_the_allocators_cached_blocks(monkeypatch):
+    """On CUDA, blocks the caching allocator holds but does not use are free for the next fit."""
+    from skrec._torch import device as device_module
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 8000))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 700)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 200)
+    assert device_module.free_memory(torch.device("cuda", 0)) == 1500
 
 
 @pytest.mark.parametrize("params, error, match", [

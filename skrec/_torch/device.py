@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,7 +11,7 @@ import torch
 
 from ..utils.validation import raise_invalid
 
-__all__ = ["resolve_device", "make_generator", "free_memory", "DeviceCSR"]
+__all__ = ["resolve_device", "loading_device", "make_generator", "free_memory", "full_precision", "DeviceCSR"]
 
 
 def resolve_device(device="auto"):
@@ -55,10 +57,86 @@ def resolve_device(device="auto"):
     return dev
 
 
+def loading_device(device, owner="model"):
+    """The device a model saved on ``device`` is loaded on here.
+
+    The same device when this machine has it; the CPU when CUDA is not available; ``cuda:0``
+    when the saved GPU index is beyond this machine's GPUs. Each fallback warns.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        The fitted ``device_`` as saved.
+    owner : str, default="model"
+        The name the warning uses.
+
+    Returns
+    -------
+    torch.device
+
+    Examples
+    --------
+    >>> loading_device("cpu")
+    device(type='cpu')
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(f"{owner} was fitted on {device}, which is not available here; it is loaded on the CPU.",
+                      RuntimeWarning, stacklevel=3)
+        return torch.device("cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        warnings.warn(f"{owner} was fitted on {device}, which this machine does not have; it is loaded on "
+                      "cuda:0.", RuntimeWarning, stacklevel=3)
+        return torch.device("cuda", 0)
+    return dev
+
+
+@contextlib.contextmanager
+def full_precision():
+    """Float32 matrix products in full precision inside the block, whatever the process set.
+
+    ``torch.set_float32_matmul_precision("high")`` (TF32 on NVIDIA GPUs) or ``"medium"``
+    (bfloat16 passes, on GPUs and CPUs alike) keep about three significant digits: enough for
+    a network's forward pass, too few for normal equations solved by Cholesky. Closed-form
+    solvers build their systems inside this block; the setting is restored on exit. Usable
+    as a decorator.
+
+    Examples
+    --------
+    >>> torch.set_float32_matmul_precision("medium")  # bfloat16 passes where the CPU has them
+    >>> with full_precision():
+    ...     gram = torch.ones(3, 2).T @ torch.ones(3, 2)
+    >>> torch.get_float32_matmul_precision()  # restored on exit
+    'medium'
+    >>> torch.set_float32_matmul_precision("highest")
+    """
+    backends = [torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None)]
+    backends = [b for b in backends if b is not None and hasattr(b, "fp32_precision")]
+    if not backends:  # torch before 2.9: only the process-wide setting exists
+        saved = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            yield
+        finally:
+            torch.set_float32_matmul_precision(saved)
+        return
+    # Per-backend settings (torch >= 2.9): reading them never fails, whichever API set them.
+    saved = [b.fp32_precision for b in backends]
+    for b in backends:
+        b.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        for b, value in zip(backends, saved):
+            b.fp32_precision = value
+
+
 def free_memory(device):
     """Free memory on ``device`` in bytes, ``None`` when it cannot be read.
 
-    CUDA: ``torch.cuda.mem_get_info``; the CPU: ``MemAvailable`` of ``/proc/meminfo``.
+    CUDA: ``torch.cuda.mem_get_info`` plus the blocks PyTorch's caching allocator holds but
+    does not use (it hands them out again before asking the driver); the CPU: ``MemAvailable``
+    of ``/proc/meminfo``.
 
     Examples
     --------
@@ -67,7 +145,8 @@ def free_memory(device):
     True
     """
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + int(cached)
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .device import full_precision
+
 __all__ = ["ridge_fold_in", "gradient_fold_in", "pairwise_fold_in", "length_chunks", "padded_rows"]
 
 
@@ -72,6 +74,7 @@ def padded_rows(batch, width, budget):
         yield rows, mask, torch.where(mask, batch.indptr[rows].unsqueeze(1) + offsets, 0)
 
 
+@full_precision()
 def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=None, intercept=None,
                   budget=2**24):
     """Solve ``min_u Σ_i w_i (t_i - u·v_i)² + alpha |u|²`` for every row of ``batch``.
@@ -127,6 +130,7 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
     if intercept is not None:
         reg[:, d] = intercept.to(device, dtype) if torch.is_tensor(intercept) else float(intercept)
     out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)  # empty rows: 0
+    failed = None
     for rows, mask, pos in padded_rows(batch, width, budget):
         V = item_factors[batch.indices[pos]]  # [b, L, d]
         if intercept is not None:
@@ -137,8 +141,12 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
         if gram is not None:
             A[:, :d, :d] += gram
         rhs = (Vw * targets[pos].unsqueeze(-1)).sum(1)
-        chol = torch.linalg.cholesky(A)
+        chol, info = torch.linalg.cholesky_ex(A)  # no host sync per group: checked once below
+        failed = info.any() if failed is None else failed | info.any()
         out[rows] = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
+    if failed is not None and bool(failed):
+        raise torch.linalg.LinAlgError("ridge_fold_in: a regularised system is not positive definite "
+                                       "(alpha too small for the factors' scale)")
     return out
 
 

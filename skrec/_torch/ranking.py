@@ -102,7 +102,10 @@ def ndcg_on_device(scores, held, k, *, exclude=None):
     disc = 1.0 / torch.log2(ranks)
     dcg = hits.to(torch.float32) @ disc  # [B]
     evaluated = n_rel > 0
-    idcg = torch.cumsum(disc, 0)[(torch.clamp(n_rel, max=k_top) - 1).clamp(min=0)]
+    # The ideal DCG sums the first min(n_rel, k) discounts: a masked product, not a float cumsum,
+    # which has no deterministic CUDA kernel (torch.use_deterministic_algorithms refuses it).
+    first = torch.arange(k_top, device=scores.device) < n_rel.unsqueeze(1)
+    idcg = first.to(torch.float32) @ disc
     ndcg = torch.where(evaluated, dcg / idcg, torch.zeros_like(dcg))
     return ndcg.sum(), evaluated.sum()
 

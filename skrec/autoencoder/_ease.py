@@ -16,21 +16,55 @@ from ._module import AutoencoderModule
 __all__ = ["EASE"]
 
 
-def solve_bytes(n_items, normalize):
-    """Device memory the solve peaks at, in bytes: float64 ``n_items x n_items`` matrices.
+def gram_rows(n_users, n_items):
+    """Rows per dense batch of the Gram matrix: a quarter of the catalogue, at least ``2**20`` entries.
 
-    At most two float64 matrices are alive at a time (the regularised Gram matrix and its
-    Cholesky factor, then the factor and the inverse: ``16 n²`` bytes), three with
-    ``normalize`` (the cross term ``X̃ᵀ W X`` and then the product ``P C`` as well), plus
-    the float32 layer itself (``4 n²``) and half a matrix of margin for the solver's
-    workspace (``4 n²``). The row batches that build the Gram matrix are bounded apart.
+    Examples
+    --------
+    >>> gram_rows(10_000, 40_000), gram_rows(100_000, 100)
+    (10000, 10485)
+    >>> gram_rows(100_000, 40_000)
+    10000
+    """
+    return max(1, min(n_users, max(n_items // 4, 2**20 // max(n_items, 1))))
+
+
+def solve_bytes(n_items, normalize, *, batch_rows=0, nnz=0):
+    """Device memory the solve peaks at, in bytes.
+
+    Float64 ``n_items x n_items`` matrices: the regularised Gram matrix and its Cholesky
+    factor, then the factor, the inverse and the identity a GPU solver inverts against
+    (``24 n²`` bytes); with ``normalize`` the cross term ``X̃ᵀ W X`` stays alive beside them
+    (``32 n²``). The float32 layer itself adds ``4 n²``. Building the Gram matrix from dense
+    batches of ``batch_rows`` rows holds up to four float64 batches (the rows, their
+    normalised and weighted copies, and the index of the scatter that densifies them) and
+    the interactions themselves (``nnz`` float64 values, row and column indices).
 
     Examples
     --------
     >>> solve_bytes(1000, False) / 1000**2, solve_bytes(1000, True) / 1000**2
-    (24.0, 32.0)
+    (28.0, 36.0)
+    >>> solve_bytes(1000, False, batch_rows=250) / 1000**2
+    36.0
     """
-    return (24 if not normalize else 32) * n_items * n_items
+    matrices = (32 if normalize else 24) + 4
+    return matrices * n_items * n_items + 32 * batch_rows * n_items + 24 * nnz
+
+
+def fit_bytes(X, normalize, device):
+    """:func:`solve_bytes` of a fit on ``X``: with the dense Gram batches and the interactions on
+    ``device`` unless the Gram matrix is built by sparse products on the host.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.random(100, 50, density=0.5, format="csr", random_state=0)
+    >>> fit_bytes(X, False, torch.device("cpu")) == solve_bytes(50, False, batch_rows=100, nnz=X.nnz)
+    True
+    """
+    if device.type == "cpu" and _sparse_gram_is_cheaper(X):
+        return solve_bytes(X.shape[1], normalize)
+    return solve_bytes(X.shape[1], normalize, batch_rows=gram_rows(*X.shape), nnz=X.nnz)
 
 
 class EASETrainer(Trainer):
@@ -43,8 +77,9 @@ class EASETrainer(Trainer):
 
     max_epochs = 1
 
-    def __init__(self, X, device, spec, rows_per_batch):
-        self.X, self.device, self.spec, self.rows_per_batch = X, device, spec, rows_per_batch
+    def __init__(self, X, device, spec):
+        self.X, self.device, self.spec = X, device, spec
+        self.rows_per_batch = gram_rows(*X.shape)
         self.module = AutoencoderModule(X.shape[1], ()).to(device)
         self.item_scale = item_scale(X, spec["item_norm"], device)
 
@@ -227,13 +262,13 @@ class EASE(TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         n_items = X.shape[1]
-        need, free = solve_bytes(n_items, self._spec["normalize"]), free_memory(self.device_)
+        need, free = fit_bytes(X, self._spec["normalize"], self.device_), free_memory(self.device_)
         if free is not None and need > free:
             raise_invalid("X", f"at most the items whose {n_items}x{n_items} solve fits on {self.device_} "
                           f"(about {need / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free); use "
                           "AutoencoderRecommender((), loss='mse') to train the same layer by gradient",
                           f"<{n_items} items>")
-        return EASETrainer(X, self.device_, self._spec, self._rows_per_batch(n_items))
+        return EASETrainer(X, self.device_, self._spec)
 
     def _score_batch(self, batch):
         return forward_scores(self.module_, batch.to_dense(), self._spec["normalize"], self._item_scale)

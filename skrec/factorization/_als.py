@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from .._torch import DeviceCSR, Trainer, ridge_fold_in
+from .._torch.device import full_precision
 from .._torch.foldin import padded_rows
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
@@ -71,6 +72,7 @@ def row_penalty(csr, n_columns, alpha, confidence_weight, exponent):
     return (alpha * total ** exponent).to(csr.values.dtype)
 
 
+@full_precision()
 def solve_rows(csr, factors, alpha, confidence_weight, exponent, gram=None):
     """The exact iALS solve of every row of ``csr`` against the frozen ``factors``.
 
@@ -126,6 +128,7 @@ def solve_rows(csr, factors, alpha, confidence_weight, exponent, gram=None):
     return out
 
 
+@full_precision()
 def cg_rows(csr, factors, init, alpha, confidence_weight, exponent, n_steps, gram=None, budget=2**24):
     """A few conjugate-gradient steps on the iALS normal equations of every row, from ``init``.
 

@@ -19,14 +19,29 @@ def _dropout(x, p, generator):
     return x * keep.to(x.dtype) / (1 - p)
 
 
+def _fused(device, needs_grad, p, generator):
+    """Whether attention runs as one fused ``scaled_dot_product_attention`` kernel.
+
+    Not with dropout drawn from ``generator`` (the fused kernels only read the global RNG),
+    nor for a backward pass on CUDA under ``torch.use_deterministic_algorithms(True)``: the
+    flash and memory-efficient backwards accumulate the query gradient atomically, in an
+    order that changes from run to run.
+    """
+    if generator is not None and p > 0:
+        return False
+    return not (needs_grad and device.type == "cuda" and torch.are_deterministic_algorithms_enabled())
+
+
 def _attention(q, k, v, attn_mask, causal, p, generator):
     """Scaled dot-product attention ``[B, H, L, dh]``, with dropout ``p`` on its weights.
 
     Without dropout it is ``scaled_dot_product_attention`` (flash attention on the GPU);
     with dropout the weights are materialised so that the mask is drawn from ``generator``
-    (the fused kernels only read the global RNG).
+    (the fused kernels only read the global RNG), and so they are for a deterministic
+    backward pass on CUDA (see :func:`_fused`).
     """
-    if generator is None or p <= 0:
+    needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+    if _fused(q.device, needs_grad, p, generator):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal)
     L = q.shape[-2]
     s = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import nullcontext
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .._torch import DeviceCSR, GradientTrainer
 from .._torch.ranking import ndcg_on_device
@@ -25,12 +28,76 @@ __all__ = ["SequenceTransformer", "ADAM_BETAS"]
 #: Adam's moment decay rates for the transformer, as in SASRec's reference code.
 ADAM_BETAS = (0.9, 0.98)
 
+#: Lowest CUDA compute capability whose tensor cores run bfloat16 (Ampere): autocast needs it.
+BF16_CAPABILITY = (8, 0)
+
+#: Most logits (positions x items) one piece of the full-softmax loss holds; a larger batch is
+#: cut into pieces whose logits are recomputed in the backward pass.
+CE_ELEMENTS = 2**27
+
+
+def _bf16_native(device):
+    """Whether ``device`` is a CUDA device that runs bfloat16 natively (capability >= 8.0)."""
+    return device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY
+
 
 def _autocast(device, mixed_precision):
-    """bfloat16 autocast on CUDA when asked; a no-op elsewhere."""
-    if device.type == "cuda" and mixed_precision:
+    """bfloat16 autocast when asked on a CUDA device of capability 8.0 or more; a no-op elsewhere."""
+    if mixed_precision and _bf16_native(device):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def _check_mixed_precision(device, mixed_precision):
+    """Whether the fit runs under autocast; warns once when a CUDA device cannot run it."""
+    if not mixed_precision or device.type != "cuda":
+        return False
+    if _bf16_native(device):
+        return True
+    major, minor = torch.cuda.get_device_capability(device)
+    warnings.warn(f"mixed_precision=True needs a CUDA device of compute capability {BF16_CAPABILITY[0]}."
+                  f"{BF16_CAPABILITY[1]} or higher for bfloat16; {device} has {major}.{minor}, so the model "
+                  "runs in float32 (set mixed_precision=False to silence this warning).", RuntimeWarning,
+                  stacklevel=3)
+    return False
+
+
+def _no_autocast(device):
+    """A context that turns off any autocast active on ``device``'s type."""
+    return torch.autocast(device.type, enabled=False)
+
+
+def inference_rows(n_items, max_seq_len, d, ff_dim, budget=2**24):
+    """History rows per inference batch, so that no tensor of a batch exceeds ``budget`` elements.
+
+    A batch of ``B`` rows holds ``[B, n_items]`` scores and, in each block, activations up to
+    ``[B, max_seq_len, max(2 d, ff_dim)]`` (keys and values ``2 d``, the feed-forward layer
+    ``ff_dim``).
+
+    Parameters
+    ----------
+    n_items : int
+    max_seq_len : int
+    d : int
+        Model width.
+    ff_dim : int
+        Hidden width of the feed-forward layers.
+    budget : int, default=2**24
+        Elements one tensor of a batch may hold.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> inference_rows(500, 200, 64, 64)   # activations, not scores, bound the batch
+    655
+    >>> inference_rows(100_000, 50, 64, 64)
+    167
+    """
+    return max(1, budget // max(n_items, max_seq_len * max(2 * d, ff_dim), 1))
 
 
 @register
@@ -103,7 +170,10 @@ class SequenceTransformer(TorchRecommender):
     lr_schedule : {None, "cosine", "triangular"}, default=None
     lr_cycle : int, default=2
     mixed_precision : bool, default=True
-        bfloat16 autocast of the forward pass on CUDA (ignored on the CPU).
+        bfloat16 autocast of the forward pass on CUDA devices of compute capability 8.0 or
+        higher (Ampere and later). On an older GPU the model runs in float32 and ``fit``
+        warns once (a ``RuntimeWarning``); inference falls back silently. Ignored on the
+        CPU. Scores are always computed in float32, outside autocast.
     checkpoint_every : int, default=0
     checkpoint_path : str, optional
     warm_start : bool, default=False
@@ -141,9 +211,14 @@ class SequenceTransformer(TorchRecommender):
     ``r̂ = (W h_t)·e_i + c_i + μ``, trained by squared error (weight ``rating_weight``); the
     ratings are targets only, not inputs. Every dropout mask is drawn from the estimator's
     generator, so training materialises the attention weights (the fused kernels only read
-    the global RNG); inference goes through ``scaled_dot_product_attention``. The network
-    follows Kang & McAuley's reference code: input item vectors scaled by ``sqrt(d)``,
-    Xavier-normal embeddings, no output bias, Adam with ``betas=(0.9, 0.98)``.
+    the global RNG); inference goes through ``scaled_dot_product_attention``, and so does
+    training without dropout, except on CUDA under ``torch.use_deterministic_algorithms(True)``
+    (the fused kernels' backward accumulates the query gradient in an arbitrary order). With
+    ``loss="ce"`` a batch whose logits would exceed ``2**27`` elements is scored in pieces,
+    each recomputed in the backward pass, so training memory stays bounded with large
+    catalogues. The network follows Kang & McAuley's reference code: input item vectors
+    scaled by ``sqrt(d)``, Xavier-normal embeddings, no output bias, Adam with
+    ``betas=(0.9, 0.98)``.
 
     References
     ----------
@@ -262,6 +337,7 @@ class SequenceTransformer(TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None, ratings=None):
         spec = self._spec
+        _check_mixed_precision(self.device_, spec["mixed_precision"])
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, generator, ratings)
         return SequenceTrainer(module, X_train, X_val, ratings, generator, spec, self._rows_per_batch(X.shape[1]),
@@ -294,6 +370,11 @@ class SequenceTransformer(TorchRecommender):
             module.rating_mean.fill_(float(ratings.data.mean()))
         return module
 
+    def _rows_per_batch(self, n_items=None):
+        s = self._spec
+        return inference_rows(self.n_items_ if n_items is None else n_items, s["max_seq_len"], s["n_factors"],
+                              s["ff_dim"] or s["n_factors"], self._inference_elements)
+
     def _autocast(self):
         return _autocast(self.device_, self._spec["mixed_precision"])
 
@@ -302,7 +383,7 @@ class SequenceTransformer(TorchRecommender):
         return last_hidden(self.module_, self._spec, batch)
 
     def _score_batch(self, batch):
-        return self.module_.scores(self._last_hidden(batch))  # float32, outside autocast: exact ties
+        return exact_scores(self.module_, self._last_hidden(batch))
 
     def _transform_batch(self, batch):
         return self._last_hidden(batch)
@@ -340,7 +421,8 @@ class SequenceTransformer(TorchRecommender):
         with torch.no_grad():
             for start, batch in self._row_batches(X):
                 h = self._last_hidden(batch)
-                out[start:start + batch.n_rows] = self.module_.rating(h).float().cpu().numpy()
+                with _no_autocast(h.device):
+                    out[start:start + batch.n_rows] = self.module_.rating(h).float().cpu().numpy()
         return out
 
     def score(self, X, y=None):
@@ -394,6 +476,53 @@ def last_hidden(module, spec, batch):
     return h[torch.arange(h.shape[0], device=h.device), lengths - 1].float()  # [B, d]
 
 
+def exact_scores(module, h):
+    """Scores ``[B, n_items]`` of hidden states ``h`` in float32, with autocast turned off.
+
+    Ranking reads them: bfloat16 scores (8-bit mantissa) would tie many items.
+    """
+    with _no_autocast(h.device):
+        return module.scores(h.float())
+
+
+def _ce_sum(h, W, target):
+    """Summed cross-entropy of ``h @ W.T`` against ``target`` (``-100`` ignored)."""
+    return F.cross_entropy((h @ W.t().to(h.dtype)).float(), target, ignore_index=-100, reduction="sum")
+
+
+def full_softmax_pieces(module, h, target, valid, budget=CE_ELEMENTS):
+    """Mean full-softmax cross-entropy of the valid rows of ``h`` ``[N, d]``, in bounded pieces.
+
+    When ``N * n_items <= budget`` this is :func:`skrec.losses.full_softmax_loss` of the
+    scores; otherwise the rows are cut into pieces of at most ``budget`` logits, each
+    checkpointed (its logits are recomputed in the backward pass), so memory never holds
+    more than one piece's logits. The pieces need no host synchronisation.
+
+    Parameters
+    ----------
+    module : SequenceModule
+    h : torch.Tensor of shape (N, d)
+    target : torch.Tensor of int64, shape (N,)
+    valid : torch.Tensor of bool, shape (N,)
+        Which rows count; the mean runs over them.
+    budget : int, default=CE_ELEMENTS
+        Most logits one piece holds.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, float32.
+    """
+    targets = torch.where(valid, target, -100)
+    rows = max(1, budget // max(module.n_items, 1))
+    if h.shape[0] <= rows:
+        return full_softmax_loss(module.scores(h), targets)
+    W = module.output_weights()
+    total = sum(checkpoint(_ce_sum, hc, W, tc, use_reentrant=False, preserve_rng_state=False)
+                for hc, tc in zip(h.split(rows), targets.split(rows)))
+    return total / valid.sum().clamp(min=1)
+
+
 class SequenceTrainer(GradientTrainer):
     """Sequences on the device, the causal or masked objective, and its negatives.
 
@@ -401,11 +530,18 @@ class SequenceTrainer(GradientTrainer):
     ranking with the history excluded.
     """
 
+    #: Most logits one piece of the full-softmax loss holds (see :func:`full_softmax_pieces`).
+    ce_elements = CE_ELEMENTS
+
     def __init__(self, module, X, X_val, ratings, generator, spec, rows_per_batch, **options):
         super().__init__(module, generator, **options)
         self.spec, self.rows_per_batch = spec, rows_per_batch
         device = generator.device
+        # Host reads are free on the CPU: each batch is cut to its longest sequence, and the
+        # loss sees its real positions only. Elsewhere shapes stay fixed (no host sync).
+        self.compact = device.type == "cpu"
         width = spec["max_seq_len"] + (spec["objective"] == "causal")  # inputs + the next item
+        width = max(2, min(width, int(np.diff(X.indptr).max(initial=0))))  # no all-padding column
         D = DeviceCSR.from_scipy(X, device, dtype=torch.float64)  # exact Unix timestamps
         extra = None
         if ratings is not None:
@@ -429,7 +565,7 @@ class SequenceTrainer(GradientTrainer):
         items, lengths = self.items[idx], self.lengths[idx]
         gaps = self.gaps[idx] if self.gaps is not None else None
         ratings = self.ratings[idx] if self.ratings is not None else None
-        compact = items.device.type == "cpu"  # host reads are free on the CPU: skip the padding
+        compact = self.compact
         if compact:
             w = int(lengths.max())
             items = items[:, :w]
@@ -465,7 +601,7 @@ class SequenceTrainer(GradientTrainer):
         """The next-item loss of hidden states ``h`` ``[N, d]``; negatives drawn here."""
         m, s, generator = self.module, self.spec, self.generator
         if s["loss"] == "ce":
-            return full_softmax_loss(m.scores(h), torch.where(valid, target, -100))
+            return full_softmax_pieces(m, h, target, valid, self.ce_elements)
         W = m.output_weights()
         t = torch.where(valid, target, 0)
         pos = (h * W[t].to(h.dtype)).sum(-1)  # [N]
@@ -499,7 +635,7 @@ class SequenceTrainer(GradientTrainer):
         for start in range(0, hist_all.n_rows, self.rows_per_batch):
             stop = min(start + self.rows_per_batch, hist_all.n_rows)
             hist = hist_all.slice_rows(start, stop)
-            scores = self.module.scores(last_hidden(self.module, self.spec, hist))
+            scores = exact_scores(self.module, last_hidden(self.module, self.spec, hist))
             part, _ = ndcg_on_device(scores, held_all.slice_rows(start, stop), 10, exclude=hist)
             total = total + part
         return -total / max(hist_all.n_rows, 1)
