@@ -200,6 +200,23 @@ def test_fold_in_of_a_large_catalogue_uses_one_fixed_negative_sample():
     np.testing.assert_allclose(Z[[3, 7]], model.transform(X[[7, 3]])[::-1], rtol=1e-5, atol=1e-6)
 
 
+def test_the_fold_in_sample_is_drawn_on_the_cpu_whatever_the_device(monkeypatch):
+    """A model fitted on a GPU and loaded on the CPU (or the reverse) folds in against the same
+    negatives: they come from a CPU generator seeded by the fit, never from ``device_``'s stream."""
+    from skrec.factorization import _bpr
+
+    X = make_interactions(120, FOLD_IN_NEGATIVES + 88, n_clusters=4, density=0.03, random_state=1).X
+    model = BPRRanker(**dict(FAST, max_iter=2)).fit(X)
+    S, _ = model._fold_in_negatives()
+    drawn, real = [], _bpr.make_generator
+    monkeypatch.setattr(_bpr, "make_generator", lambda seed, device: drawn.append(device) or real(seed, device))
+    model.device_ = torch.device("meta")  # pretend it lives elsewhere: the draw must not follow
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **k: self)  # keep the tensors usable
+    S_elsewhere, _ = model._fold_in_negatives()
+    assert drawn == [torch.device("cpu")]
+    assert torch.equal(S_elsewhere, S)
+
+
 def reference_neighbours(V, items, k, metric):
     """Top-k items by cosine or dot product of the rows of ``V``, the query excluded (numpy)."""
     V = V.astype(np.float64)

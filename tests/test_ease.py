@@ -266,6 +266,21 @@ def test_the_memory_budget_bounds_the_measured_peak(monkeypatch, n_users, n_item
     assert peak <= need <= 2.5 * peak, (peak / n_items ** 2, need / n_items ** 2)
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("normalize", [False, True])
+def test_the_memory_budget_bounds_the_peak_on_cuda(normalize):
+    X = sp.random(4000, 1500, density=0.03, format="csr", random_state=0)
+    X.data[:] = 1.0
+    dev = torch.device("cuda")
+    torch.cuda.synchronize(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    base = torch.cuda.memory_allocated(dev)
+    EASE(normalize=normalize, device="cuda").fit(X)
+    torch.cuda.synchronize(dev)
+    peak = torch.cuda.max_memory_allocated(dev) - base
+    assert peak <= _ease.fit_bytes(X, normalize, dev) <= 2.5 * peak
+
+
 def test_free_memory_counts_the_allocators_cached_blocks(monkeypatch):
     """On CUDA, blocks the caching allocator holds but does not use are free for the next fit."""
     from skrec._torch import device as device_module
