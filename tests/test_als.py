@@ -135,7 +135,7 @@ def test_one_epoch_equals_implicit_exact_solver():
     X = make_interactions(50, 30, n_clusters=3, density=0.2, random_state=3).X
     alpha, cw = 0.7, 3.0
     ours = ALSRanker(n_factors=5, alpha=alpha, confidence_weight=cw, regularization_exponent=0.0, max_iter=1,
-                     device="cpu", random_state=0).fit(X)
+                     cg_steps=0, device="cpu", random_state=0).fit(X)
     theirs = _implicit_als()(factors=5, regularization=alpha, alpha=1.0 + cw, iterations=1, use_cg=False,
                              num_threads=1, random_state=0)
     theirs.user_factors = ours.user_factors_.astype(np.float32)
@@ -263,7 +263,7 @@ def test_conjugate_gradient_half_steps_approach_the_exact_solve():
 
 def test_conjugate_gradient_fit_matches_exact_quality_and_fold_in():
     X = make_interactions(300, 60, n_clusters=4, density=0.1, random_state=0).X
-    exact = ALSRanker(n_factors=8, alpha=0.01, max_iter=10, random_state=0, device="cpu").fit(X)
+    exact = ALSRanker(n_factors=8, alpha=0.01, cg_steps=0, max_iter=10, random_state=0, device="cpu").fit(X)
     cg = ALSRanker(n_factors=8, alpha=0.01, cg_steps=3, max_iter=10, random_state=0, device="cpu").fit(X)
     assert cg.history_[-1]["loss"] == pytest.approx(exact.history_[-1]["loss"], rel=0.02)
     np.testing.assert_allclose(cg.transform(X), cg.user_factors_, atol=1e-4)  # users end on their exact solve

@@ -292,6 +292,46 @@ class DeviceCSR:
         out[self.row_ids(), self.indices] = self.values
         return out
 
+    def _sparse(self, values=None):
+        """This pattern as a torch sparse CSR tensor, with ``values`` (``[nnz]``) when given."""
+        values = self.values if values is None else values
+        with warnings.catch_warnings():  # torch flags its sparse CSR layout as beta
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(self.indptr, self.indices, values, size=self.shape)
+
+    def matmul(self, dense, values=None):
+        """``X @ dense`` (``[n_rows, k]``) by a sparse-dense product; ``values`` replace the stored
+        values (same pattern) when given.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> D = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[0, 2.0, 0], [1.0, 0, 3.0]])), torch.device("cpu"))
+        >>> D.matmul(torch.ones(3, 1)).ravel().tolist(), D.matmul(torch.ones(3, 1), torch.ones(3)).ravel().tolist()
+        ([2.0, 4.0], [1.0, 2.0])
+        """
+        return self._sparse(values) @ dense
+
+    def sampled_dots(self, left, right_t):
+        """``left[r] · right_t[:, c]`` for every stored entry ``(r, c)``, ``[nnz]`` in storage order.
+
+        The scores of the stored entries only (a sampled dense-dense product), without forming
+        ``left @ right_t`` or gathering ``[nnz, k]`` rows. ``left`` is ``[n_rows, k]``,
+        ``right_t`` is ``[k, n_columns]``.
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp
+        >>> D = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[0, 2.0, 0], [1.0, 0, 3.0]])), torch.device("cpu"))
+        >>> L, R = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        >>> D.sampled_dots(L, R).tolist()  # (0, 1) -> 2; (1, 0) -> 4; (1, 2) -> 6
+        [2.0, 4.0, 6.0]
+        """
+        if self.nnz == 0:
+            return left.new_zeros(0)
+        pattern = self._sparse(torch.zeros(self.nnz, dtype=left.dtype, device=left.device))
+        return torch.sparse.sampled_addmm(pattern, left, right_t, beta=0.0).values()
+
     def row_sum(self, per_entry):
         """Sum ``per_entry`` (``[nnz]``) within each row, ``[n_rows]``."""
         out = torch.zeros(self.n_rows, dtype=per_entry.dtype, device=per_entry.device)
