@@ -21,8 +21,7 @@ __all__ = ["FIXED", "GRIDS", "PARAMS", "STUDIES"]
 
 # Constructor arguments every run of a model gets, whatever the dataset.
 FIXED = {
-    "MFRegressor": dict(learning_rate=0.005, batch_size=1024, max_iter=200, early_stopping=True,
-                        n_iter_no_change=5),
+    "MFRegressor": dict(max_iter=200, early_stopping=True, n_iter_no_change=5),  # its default batch and rate
     # The sampled BPR loss is too noisy to stop on (benchmarks/results/bpr_quality.md): a fixed
     # number of epochs.
     "BPRRanker": dict(max_iter=80, early_stopping=False, tol=0.0, n_iter_no_change=100),

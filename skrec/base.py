@@ -594,7 +594,8 @@ class TorchRecommender(BaseRecommender):
         """Keyword arguments of :class:`GradientTrainer` from the loop parameters."""
         saved = getattr(self, "_optimizer_state", None) if warm else None
         state = saved[1] if saved is not None and saved[0] == self.optimizer else None
-        return dict(optimizer=self.optimizer, learning_rate=self.learning_rate, batch_size=self.batch_size,
+        spec = self._spec  # as normalised for this fit (a model may resolve "chosen for you" values)
+        return dict(optimizer=self.optimizer, learning_rate=spec["learning_rate"], batch_size=spec["batch_size"],
                     weight_decay=weight_decay, betas=betas, optimizer_state=state,
                     n_steps=getattr(self, "n_steps_", 0) if warm else 0)
 

@@ -130,7 +130,7 @@ def test_early_stopping_monitors_the_validation_squared_error(planted):
 
 def test_cosine_schedule_and_warm_start(planted):
     _, X_hist, _, _ = planted
-    m = MFRegressor(n_factors=4, batch_size=1024, max_iter=4, lr_schedule="cosine", lr_cycle=2,
+    m = MFRegressor(n_factors=4, batch_size=1024, learning_rate=0.005, max_iter=4, lr_schedule="cosine", lr_cycle=2,
                     random_state=0, device="cpu").fit(X_hist)
     lrs = [h["lr"] for h in m.history_]
     assert lrs[0] < m.learning_rate and lrs[1] < lrs[0]  # annealed within each two-epoch cycle
@@ -198,3 +198,17 @@ def test_mf_loss_backward_is_the_gradient():
     users, items = torch.tensor([0, 3, 3, 1, 2, 0]), torch.tensor([1, 4, 0, 0, 2, 1])
     targets = torch.randn(6, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda *t: MFLoss.apply(*t, users, items, targets, 0.3), tables)
+
+
+@pytest.mark.parametrize("params, batch, rate", [
+    (dict(), 8192, 0.02),                                  # the factorization: large batches
+    (dict(hidden_layer_sizes=(8,)), 1024, 0.005),          # the network learns worse in them
+    (dict(batch_size=300, learning_rate=0.1), 300, 0.1),   # given values are kept
+])
+def test_default_batch_and_rate_follow_the_model(planted, params, batch, rate):
+    _, X_hist, _, _ = planted
+    m = MFRegressor(n_factors=4, max_iter=1, random_state=0, device="cpu", **params).fit(X_hist)
+    assert m.get_params()["batch_size"] == params.get("batch_size")  # the parameter itself is untouched
+    steps_per_epoch = -(-round(X_hist.nnz * 0.9) // batch)  # 10 % of the ratings are held out
+    assert abs(m.n_steps_ - steps_per_epoch) <= 1
+    assert m.history_[0]["lr"] == pytest.approx(rate)

@@ -282,10 +282,15 @@ class MFRegressor(FactorMixin, TorchRecommender):
     clip : bool, default=True
         Clip predictions to the rating range seen in ``fit``.
     optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
-    learning_rate : float, default=0.005
-    batch_size : int, default=1024
-        Ratings per step. Larger batches make epochs faster on a GPU (use 2**16 or more on
-        large data, with a larger ``learning_rate``).
+    learning_rate : float, default=None
+        ``None``: 0.02 for the factorization, 0.005 with hidden layers.
+    batch_size : int, default=None
+        Ratings per step. ``None``: 8192 for the factorization, 1024 with hidden layers (the
+        network learns worse in large batches). Larger batches make epochs faster, on a GPU
+        most (use 2**16 or more on large data, with a larger ``learning_rate``). On
+        MovieLens-100k's five folds, 8192 ratings at 0.02 fitted 1.7× faster than 1024 at
+        0.005, at the same validation and test RMSE (0.9173 against 0.9172); the network lost
+        0.03 validation RMSE at any batch above 1024 on MovieLens latest-small.
     max_iter : int, default=200
         Most epochs; early stopping usually ends the fit well before.
     early_stopping : bool, default=True
@@ -372,11 +377,13 @@ class MFRegressor(FactorMixin, TorchRecommender):
         fold_in_steps=dict(kind="int", low=1),
         fold_in_learning_rate=dict(kind="float", low=0, low_inclusive=False),
         clip=dict(kind="bool"),
+        learning_rate=dict(kind="float", low=0, low_inclusive=False, allow_none=True),
+        batch_size=dict(kind="int", low=1, allow_none=True),
     )
 
     def __init__(self, n_factors=64, *, hidden_layer_sizes=(), dropout=0.0, embedding_dropout=0.0, alpha=0.12,
-                 fold_in_steps=100, fold_in_learning_rate=0.05, clip=True, optimizer="adam", learning_rate=0.005,
-                 batch_size=1024, max_iter=200, early_stopping=True, validation_fraction=0.1, n_iter_no_change=5,
+                 fold_in_steps=100, fold_in_learning_rate=0.05, clip=True, optimizer="adam", learning_rate=None,
+                 batch_size=None, max_iter=200, early_stopping=True, validation_fraction=0.1, n_iter_no_change=5,
                  tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
         store_params(self, locals())
@@ -390,8 +397,14 @@ class MFRegressor(FactorMixin, TorchRecommender):
         ]
 
     def _fit_spec(self, **fit_params):
-        return dict(super()._fit_spec(), hidden_layer_sizes=check_param(
+        spec = dict(super()._fit_spec(), hidden_layer_sizes=check_param(
             "hidden_layer_sizes", self.hidden_layer_sizes, "sequence"))
+        neural = bool(spec["hidden_layer_sizes"])
+        if spec["batch_size"] is None:
+            spec["batch_size"] = 1024 if neural else 8192
+        if spec["learning_rate"] is None:
+            spec["learning_rate"] = 0.005 if neural else 0.02
+        return spec
 
     @property
     def _neural(self):
