@@ -31,11 +31,13 @@ def topk_items(scores, k, *, exclude=None, items=None):
 
     Notes
     -----
-    ``torch.topk`` does not define which of several equal scores it returns. Here the
-    ``k``-th score is found with ``topk``; every item strictly above it is kept, and the
-    remaining places go to the lowest-indexed items equal to it. The kept items are then
-    sorted by score with a stable sort, so equal scores stay in ascending item order. All
-    of it is a handful of vectorized passes over the batch.
+    ``torch.topk`` does not define which of several equal scores it returns. The top
+    ``k + 1`` scores of every row come from one ``topk``; where the ``k``-th and the
+    ``(k + 1)``-th differ, the ``k`` best items are unique and only their order needs fixing
+    (ascending ids, then a stable sort by score). Rows with a tie across that boundary (equal
+    scores, or fewer than ``k`` available items) are redone exactly: every item strictly
+    above the ``k``-th score is kept and the remaining places go to the lowest-indexed items
+    equal to it. Checking for such rows reads one flag per batch on the host.
 
     Examples
     --------
@@ -49,18 +51,33 @@ def topk_items(scores, k, *, exclude=None, items=None):
         scores[exclude.row_ids(), exclude.indices] = float("-inf")
     if items is not None:
         scores = scores[:, items]
-    n_rows, n_cols = scores.shape
-    kth = torch.topk(scores, k, dim=1, sorted=True).values[:, -1:]  # [B, 1]
-    greater = scores > kth
-    equal = scores == kth
-    need = k - greater.sum(dim=1, keepdim=True)
-    chosen = greater | (equal & (torch.cumsum(equal, dim=1) <= need))  # exactly k per row
-    # Lowest-index-first order of the chosen columns: topk over a descending index key.
-    key = torch.where(chosen, n_cols - torch.arange(n_cols, device=scores.device), 0)
-    cols = torch.topk(key, k, dim=1, sorted=True).indices  # [B, k] ascending column
-    top = torch.gather(scores, 1, cols)
-    top, order = torch.sort(top, dim=1, descending=True, stable=True)
+    n_cols = scores.shape[1]
+    top, cols = torch.topk(scores, min(k + 1, n_cols), dim=1, sorted=True)
+    tied = (top[:, k - 1] == top[:, k]) if n_cols > k else None
+    top, cols = top[:, :k], cols[:, :k]
+    cols, order = torch.sort(cols, dim=1)  # the same items in ascending id order ...
+    top = torch.gather(top, 1, order)
+    top, order = torch.sort(top, dim=1, descending=True, stable=True)  # ... then best first
     cols = torch.gather(cols, 1, order)
+    if tied is not None and bool(tied.any()):
+        rows = tied.nonzero().squeeze(1)
+        cols[rows], top[rows] = _exact_top(scores[rows], k)
     ids = items[cols] if items is not None else cols
     ids = torch.where(torch.isneginf(top), torch.full_like(ids, -1), ids)
     return ids, top
+
+
+def _exact_top(scores, k):
+    """Columns and scores of the top ``k`` of each row, ties at the ``k``-th score to the lowest columns."""
+    n_cols = scores.shape[1]
+    kth = torch.topk(scores, k, dim=1, sorted=True).values[:, -1:]  # [B, 1]
+    greater = scores > kth
+    equal = scores == kth
+    need = k - greater.sum(dim=1, keepdim=True, dtype=torch.int32)
+    chosen = greater | (equal & (torch.cumsum(equal, dim=1, dtype=torch.int32) <= need))  # exactly k per row
+    # Lowest-index-first order of the chosen columns: topk over a descending index key.
+    key = torch.where(chosen, n_cols - torch.arange(n_cols, device=scores.device, dtype=torch.int32), 0)
+    cols = torch.topk(key, k, dim=1, sorted=True).indices  # [B, k] ascending column
+    top = torch.gather(scores, 1, cols)
+    top, order = torch.sort(top, dim=1, descending=True, stable=True)
+    return torch.gather(cols, 1, order), top
