@@ -7,6 +7,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from skrec import BaselineBiases, Popularity
+from skrec.base import all_estimators
 
 rng = np.random.default_rng(0)
 X = sp.random(30, 12, density=0.3, format="csr", random_state=0, data_rvs=lambda n: rng.integers(1, 6, n))
@@ -17,6 +18,19 @@ nan_X.data[0] = np.nan
 inf_X = X.copy()
 inf_X.data[1] = np.inf
 dup = sp.coo_matrix((np.array([1.0, 2.0]), (np.array([0, 0]), np.array([1, 1]))), shape=(2, 3))
+
+# Finite float64 values that float32 (the training dtype) cannot hold, alone or in total.
+huge_X = X.copy()
+huge_X.data[0] = 1e300
+negative_huge_X = X.copy()
+negative_huge_X.data[2] = -1e39
+summing_X = X.copy()
+summing_X.data[:] = 1e38  # each fits in float32, their sum does not
+coo = X.tocoo()
+X_part = sp.csr_matrix((np.array([2e38]), (coo.row[:1], coo.col[:1])), shape=X.shape)
+y_part = sp.csr_matrix((np.array([2e38]), (coo.row[1:2], coo.col[1:2])), shape=X.shape)  # X + y sums to 4e38
+free = np.setdiff1d(np.arange(X.shape[1]), X[0].indices)[0]  # a position of row 0 not in X
+y_huge = sp.csr_matrix((np.array([1e300]), (np.array([0]), np.array([free]))), shape=X.shape)
 
 FIT_CASES = [
     # (id, estimator params, X, y, exception, message pattern)
@@ -31,6 +45,18 @@ FIT_CASES = [
     ("X-no-rows", {}, sp.csr_matrix((0, 5)), None, ValueError, r"^X must be a matrix with at least one row"),
     ("X-no-interaction", {}, sp.csr_matrix((4, 5)), None, ValueError, r"^X must be a matrix with at least one stored"),
     ("X-duplicates", {}, dup, None, ValueError, r"^X must be a matrix without duplicate"),
+    ("X-beyond-float32", {}, huge_X, None, ValueError,
+     r"^X must be a matrix of values float32 can hold \(\|value\| <= 3.4028235e\+38, the dtype models train in\); "
+     r"got 1 stored value beyond it \(largest magnitude 1e\+300\)\.$"),
+    ("X-negative-beyond-float32", {}, negative_huge_X, None, ValueError,
+     r"^X must be a matrix of values float32 can hold.*largest magnitude 1e\+39"),
+    ("X-dense-beyond-float32", {}, np.array([[1e39, 0.0], [0.0, 1.0]]), None, ValueError,
+     r"^X must be a matrix of values float32 can hold"),
+    ("X-sum-beyond-float32", {}, summing_X, None, ValueError,
+     r"^X must be a matrix whose absolute values sum to at most 3.4028235e\+38 .*; got a sum of 1\.\d+e\+40 over "
+     rf"{X.nnz} stored values\.$"),
+    ("X-and-y-sum-beyond-float32", {}, X_part, y_part, ValueError, r"^X must be a matrix whose absolute values sum"),
+    ("y-beyond-float32", {}, X, y_huge, ValueError, r"^y must be a matrix of values float32 can hold"),
     ("y-shape", {}, X, sp.csr_matrix((30, 11)), ValueError, r"^y must be a matrix of the same shape"),
     ("y-overlap", {}, X, X, ValueError, r"^y must be disjoint from X"),
     ("y-type", {}, X, "test.csv", TypeError, r"^y must be"),
@@ -105,6 +131,14 @@ PREDICT_CASES = [
     ("score-y-shape", lambda m: m.score(X, sp.csr_matrix((3, 12))), ValueError, r"^y must be a matrix of the same shape"),
     ("predict_at-overlap", lambda m: m.predict_at(X, X), ValueError, r"^y must be disjoint from X"),
     ("transform-nan", lambda m: m.transform(nan_X), ValueError, r"^X must be free of NaN"),
+    ("predict-beyond-float32", lambda m: m.predict(huge_X), ValueError, r"^X must be a matrix of values float32"),
+    ("recommend-sum-beyond-float32", lambda m: m.recommend(summing_X), ValueError,
+     r"^X must be a matrix whose absolute values sum"),
+    ("transform-beyond-float32", lambda m: m.transform(negative_huge_X), ValueError,
+     r"^X must be a matrix of values float32"),
+    ("predict_at-y-beyond-float32", lambda m: m.predict_at(X, y_huge), ValueError,
+     r"^y must be a matrix of values float32"),
+    ("score-y-beyond-float32", lambda m: m.score(X, y_huge), ValueError, r"^y must be a matrix of values float32"),
 ]
 
 
@@ -149,3 +183,38 @@ def test_ranking_score_with_an_empty_y_names_y():
     model = Popularity().fit(X)
     with pytest.raises(ValueError, match=r"^y must be held-out interactions with at least one"):
         model.score(X, sp.csr_matrix(X.shape))
+
+
+def test_float32_bound_is_inclusive():
+    from skrec.utils.validation import FLOAT32_MAX, check_interactions
+
+    assert FLOAT32_MAX == float(np.finfo(np.float32).max)
+    assert check_interactions(np.array([[FLOAT32_MAX, 0.0], [0.0, -1.0]])).nnz == 2
+    assert check_interactions(sp.csr_matrix(np.array([[np.finfo(np.float32).max]], dtype=np.float32))).nnz == 1
+    with pytest.raises(ValueError, match=r"^X must be a matrix of values float32 can hold"):
+        check_interactions(np.array([[np.nextafter(FLOAT32_MAX, np.inf)]]))
+    with pytest.raises(ValueError, match=r"^X must be a matrix whose absolute values sum"):
+        check_interactions(np.array([[FLOAT32_MAX, -1e32]]))  # the magnitudes add up
+
+
+def test_float32_bound_leaves_real_data_alone():
+    from skrec.utils.validation import check_interactions
+
+    # A million Unix timestamps in nanoseconds (order keys); tiny values are rounded by float32, not refused.
+    cells = np.arange(10**6)
+    ns = sp.csr_matrix((np.full(cells.size, 1.7e18), (cells // 1000, cells % 1000)), shape=(1000, 1000))
+    assert check_interactions(ns).nnz == 10**6
+    assert check_interactions(np.array([[1e-300, 1.0]])).nnz == 2
+
+
+@pytest.mark.parametrize("cls", all_estimators(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("values", ["one-1e300", "all-1e38"])
+def test_every_estimator_refuses_what_float32_cannot_hold(cls, values):
+    # Before this check, BaselineBiases and MFRegressor crashed while filling their float32
+    # global mean, and AutoencoderRecommender reported a diverged training loss.
+    data = huge_X if values == "one-1e300" else summing_X
+    est = cls._test_instances()[0]
+    est.set_params(**{k: v for k, v in (("device", "cpu"), ("random_state", 0)) if k in est.get_params()})
+    with pytest.raises(ValueError, match=r"^X must be a matrix (of values float32 can hold|whose absolute values sum)"):
+        est.fit(data)
+    assert not hasattr(est, "n_items_")

@@ -153,6 +153,7 @@ def test_ridge_fold_in_reports_a_system_that_is_not_positive_definite():
 
     V = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # rank one: alpha=0 leaves the system singular
     b = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[1.0, 1.0]], dtype=np.float32)), CPU)
-    with pytest.raises(torch.linalg.LinAlgError, match="not positive definite"):
+    with pytest.raises(ValueError, match=r"^X must be interactions whose weighted least-squares .*got 1 of 1 "
+                                         r"systems not positive definite in float32\.$"):
         ridge_fold_in(b, V, b.values, alpha=0.0)
     assert torch.isfinite(ridge_fold_in(b, V, b.values, alpha=0.1)).all()

@@ -33,7 +33,10 @@ def test_shared_names_keep_one_meaning(cls):
     assert not names & RETIRED
     specs = cls._param_specs
     for name in names & set(_LOOP_SPECS) - {"optimizer", "validation_fraction"}:
-        assert specs[name] == _LOOP_SPECS[name], name  # same type and bounds everywhere
+        spec, shared = dict(specs[name]), dict(_LOOP_SPECS[name])
+        if spec.pop("allow_none", False) and not shared.pop("allow_none", False):
+            assert params_of(cls)[name].default is None, name  # None = the model chooses: the default
+        assert spec == shared, name  # same type and bounds everywhere
     if "optimizer" in names:  # always a torch optimizer, never a solver
         assert set(specs["optimizer"]["options"]) <= set(OPTIMIZERS)
     if "solver" in names:  # always which trainer fits the model

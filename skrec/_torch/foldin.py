@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..utils.validation import raise_invalid
 from .device import full_precision
 
 __all__ = ["ridge_fold_in", "gradient_fold_in", "pairwise_fold_in", "length_chunks", "padded_rows"]
@@ -141,12 +142,13 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
         if gram is not None:
             A[:, :d, :d] += gram
         rhs = (Vw * targets[pos].unsqueeze(-1)).sum(1)
-        chol, info = torch.linalg.cholesky_ex(A)  # no host sync per group: checked once below
-        failed = info.any() if failed is None else failed | info.any()
+        chol, info = torch.linalg.cholesky_ex(A)  # no host sync per group: counted once below
+        failed = (info != 0).sum() if failed is None else failed + (info != 0).sum()
         out[rows] = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
-    if failed is not None and bool(failed):
-        raise torch.linalg.LinAlgError("ridge_fold_in: a regularised system is not positive definite "
-                                       "(alpha too small for the factors' scale)")
+    if failed is not None and int(failed):
+        raise_invalid("X", "interactions whose weighted least-squares systems float32 can solve (rescale very "
+                           "large values, e.g. with numpy.log1p, or use a larger alpha)",
+                      f"<{int(failed)} of {batch.n_rows} systems not positive definite in float32>")
     return out
 
 

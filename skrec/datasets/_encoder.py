@@ -159,7 +159,13 @@ def _assemble(rows, cols, n_rows, n_cols, arrays, *, duplicates="error", order_k
                 f"duplicates='last' (keep the latest), 'first' or 'sum' to resolve them.")
         if duplicates == "sum":
             starts = np.flatnonzero(np.concatenate(([True], ~dup)))
-            out = [np.add.reduceat(out[0], starts)] + [np.maximum.reduceat(a, starts) for a in out[1:]]
+            with np.errstate(over="ignore"):
+                summed = np.add.reduceat(out[0], starts)
+            if not np.isfinite(summed).all():
+                raise_invalid("values", "values whose sums over repeated (user, item) pairs stay finite "
+                                        "(duplicates='sum')", f"<{int(np.sum(~np.isfinite(summed)))} sums "
+                                                               "overflowing to inf>")
+            out = [summed] + [np.maximum.reduceat(a, starts) for a in out[1:]]
             skeys = skeys[starts]
         else:
             keep = np.concatenate((~dup, [True])) if duplicates == "last" else np.concatenate(([True], ~dup))
@@ -308,8 +314,9 @@ class InteractionEncoder(BaseEstimator):
         return _lookup(self._item_sorted, self._item_order, _check_ids(ids, "ids", allow_empty=True),
                        "ids", "item_ids", self.handle_unknown)
 
-    def _inverse(self, idx, vocab):
+    def _inverse(self, idx, kind):
         check_is_fitted(self, "user_ids_")
+        vocab = getattr(self, f"{kind}_ids_")
         arr = np.asarray(idx)
         if arr.dtype.kind not in "iu":
             raise_invalid("idx", "an array of integer indices", f"<dtype {arr.dtype}>", TypeError)
@@ -335,7 +342,7 @@ class InteractionEncoder(BaseEstimator):
         >>> InteractionEncoder().fit([7, 5], [1, 2]).inverse_transform_users([1, 0])
         array([7, 5])
         """
-        return self._inverse(idx, self.user_ids_)
+        return self._inverse(idx, "user")
 
     def inverse_transform_items(self, idx):
         """External item ids of column indices (e.g. the output of ``recommend``).
@@ -356,7 +363,7 @@ class InteractionEncoder(BaseEstimator):
         array([['c', 'a'],
                ['b', 'c']], dtype='<U1')
         """
-        return self._inverse(idx, self.item_ids_)
+        return self._inverse(idx, "item")
 
     # -- matrices ------------------------------------------------------------------------
     def _encode(self, users, items, values=None, timestamps=None):

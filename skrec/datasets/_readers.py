@@ -207,7 +207,12 @@ def read_interactions(path, *, sep=None, columns=_FIELDS, dtype=np.float64, dupl
     cols = _read_table(path, sep=sep, columns=columns, header=header, encoding=encoding)
     b = encode_interactions(cols["user"], cols["item"], cols.get("rating"),
                             timestamps=cols.get("timestamp"), duplicates=duplicates)
-    ratings = b.X.astype(dt, copy=False)
+    with np.errstate(over="ignore"):
+        ratings = b.X.astype(dt, copy=False)
+    if not np.isfinite(ratings.data).all():
+        bad = b.X.data[~np.isfinite(ratings.data)]
+        raise_invalid("dtype", f"a dtype that holds every rating of {path}",
+                      f"<{dt.name}, which overflows at the rating {bad[np.abs(bad).argmax()]:g}>")
     return Bunch(ratings=ratings, timestamps=b.timestamps, user_ids=b.user_ids,
                  item_ids=b.item_ids, n_duplicates_dropped=b.n_duplicates_dropped)
 

@@ -421,6 +421,12 @@ class BPRRanker(FactorMixin, TorchRecommender):
                                      learning_rate=spec["fold_in_learning_rate"])
         return users
 
+    def _validate_rows(self, X, name="X"):
+        X = super()._validate_rows(X, name)
+        if self._spec["confidence"] and X.nnz and X.data.min() < 0:  # as fit refuses them
+            raise_invalid(name, "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
+        return X
+
     def _fold_in_negatives(self):
         """The negatives of the gradient fold-in and their weights (the same for every call).
 

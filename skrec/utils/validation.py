@@ -3,6 +3,10 @@
 Every message follows the template ``"<name> must be <expected>; got <received>."`` so that
 the argument at fault, what was expected and what was received are always visible. Tests pin
 each message with ``pytest.raises(..., match=...)``.
+
+Interaction values are read as float64 but models train on them in float32 (the device
+dtype), so :func:`check_interactions` also refuses finite values float32 cannot hold, and
+matrices whose values add up beyond float32's range (:data:`FLOAT32_MAX`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "FLOAT32_MAX",
     "check_interactions",
     "check_heldout",
     "check_k",
@@ -22,6 +27,11 @@ __all__ = [
     "describe",
     "raise_invalid",
 ]
+
+
+#: Largest finite float32, about 3.4e38: the bound on interaction values and on their total
+#: magnitude (see :func:`check_interactions`).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def describe(value):
@@ -239,14 +249,32 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     TypeError
         For something that is not a matrix of numbers.
     ValueError
-        For a wrong shape, NaN/inf, negative values where not allowed, duplicate entries,
-        a wrong number of columns or an empty matrix.
+        For a wrong shape, NaN/inf, values beyond float32's range (see Notes), negative
+        values where not allowed, duplicate entries, a wrong number of columns or an empty
+        matrix.
+
+    Notes
+    -----
+    Models train and score in float32, whose largest finite value is :data:`FLOAT32_MAX`
+    (about 3.4e38). A finite float64 beyond it (such as 1e300) has no float32 value, so it
+    is refused rather than turned into ``inf``. So is a matrix whose absolute values add up
+    to more than :data:`FLOAT32_MAX` (for example 1e38 stored ten times): the global mean,
+    the per-user and per-item totals that models accumulate in float32 are all bounded by
+    that sum, so they stay finite. Real data is far from either bound: a billion Unix
+    timestamps in nanoseconds add up to about 1.7e27. Squares and products of accepted
+    values may still overflow float32 in a loss; training then stops with
+    :class:`~skrec._torch.TrainingDiverged`. Tiny values (1e-300) are accepted; float32
+    rounds them to 0.
 
     Examples
     --------
     >>> import numpy as np
     >>> check_interactions(np.array([[0, 5.0], [3.0, 0]])).nnz
     2
+    >>> check_interactions(np.array([[0, 1e300]]))
+    Traceback (most recent call last):
+    ...
+    ValueError: X must be a matrix of values float32 can hold ...; got 1 stored value beyond it (largest magnitude 1e+300).
     """
     if X is None:
         raise_invalid(name, "a sparse matrix or 2-D array of shape (n_users, n_items)", X, TypeError)
@@ -311,6 +339,7 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     if not np.all(np.isfinite(csr.data)):
         raise_invalid(name, "free of NaN and infinite values",
                       f"<{int(np.sum(~np.isfinite(csr.data)))} non-finite stored values>")
+    _check_float32_range(csr.data, name)
     if not keep_zeros and np.any(csr.data == 0):
         csr.eliminate_zeros()
     if not allow_negative and csr.nnz and csr.data.min() < 0:
@@ -323,6 +352,24 @@ def check_interactions(X, name="X", *, n_items=None, allow_negative=True, allow_
     csr.indices = csr.indices.astype(np.int64, copy=False)
     csr.indptr = csr.indptr.astype(np.int64, copy=False)
     return csr
+
+
+def _check_float32_range(data, name):
+    """Refuse finite values, or a total magnitude, beyond float32's range (see check_interactions)."""
+    if not data.size:
+        return
+    magnitude = np.abs(data)
+    beyond = magnitude > FLOAT32_MAX
+    if beyond.any():
+        n = int(beyond.sum())
+        raise_invalid(name, f"a matrix of values float32 can hold (|value| <= {FLOAT32_MAX:.8g}, the dtype models "
+                      "train in)", f"<{n} stored value{'s' if n > 1 else ''} beyond it (largest magnitude "
+                      f"{magnitude.max():.8g})>")
+    total = float(magnitude.sum())  # every term <= FLOAT32_MAX: no overflow in float64
+    if total > FLOAT32_MAX:
+        raise_invalid(name, f"a matrix whose absolute values sum to at most {FLOAT32_MAX:.8g} (float32's largest "
+                      "value), so that the totals and means models compute in float32 stay finite",
+                      f"<a sum of {total:.8g} over {data.size} stored values>")
 
 
 def check_heldout(y, X, name="y", *, allow_negative=True):
