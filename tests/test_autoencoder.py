@@ -411,3 +411,40 @@ def test_cpu_and_cuda_agree_on_a_forward_pass(planted):
     moved = clone(dae)
     moved.__setstate__(dict(dae.__getstate__(), device_="cpu"))
     np.testing.assert_allclose(moved.predict(hist), dae.predict(hist), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("n_users, n_items", [(300, 600), (2000, 400)])
+def test_the_item_item_budget_bounds_the_measured_peak(n_users, n_items):
+    """Training the n_items² layer by gradient allocates at most what its check budgets
+    (measured with the profiler on the CPU, early stopping's best-epoch copy included)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from skrec.autoencoder._autoencoder import item_item_bytes
+
+    X = sp.random(n_users, n_items, density=0.05, format="csr", random_state=0)
+    X.data[:] = 1.0
+    model = AutoencoderRecommender((), loss="mse", max_iter=3, early_stopping=True, device="cpu", random_state=0)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        model.fit(X)
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    assert peak <= item_item_bytes(n_users, n_items, model.batch_size) <= 1.5 * peak
+
+
+def test_the_item_item_layer_refuses_when_the_device_lacks_memory(monkeypatch):
+    from skrec.autoencoder import _autoencoder
+
+    X = sp.random(50, 40, density=0.2, format="csr", random_state=0)
+    X.data[:] = 1.0
+    need = _autoencoder.item_item_bytes(50, 40, AutoencoderRecommender().batch_size)
+    monkeypatch.setattr(_autoencoder, "free_memory", lambda device: need - 1)
+    model = AutoencoderRecommender((), loss="mse", max_iter=1, device="cpu")
+    with pytest.raises(ValueError, match=r"^X must be at most the items whose 40x40 layer trains on cpu .*use "
+                                         r"EASE for its closed form, or hidden layers; got 40 items\.$"):
+        model.fit(X)
+    assert not hasattr(model, "n_items_")
+    AutoencoderRecommender((8,), max_iter=1, device="cpu").fit(X)  # hidden layers: no n² matrix, no check
+    monkeypatch.setattr(_autoencoder, "free_memory", lambda device: need)
+    assert model.fit(X).n_items_ == 40

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from .._torch import DeviceCSR, GradientTrainer
+from .._torch.device import free_memory
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
 from ..losses import kl_divergence, reconstruction_loss
@@ -256,6 +257,13 @@ class AutoencoderRecommender(TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec
+        n_items = X.shape[1]
+        if not spec["hidden_layer_sizes"]:  # the item-item layer: n_items² parameters
+            need, free = item_item_bytes(*X.shape, spec["batch_size"]), free_memory(self.device_)
+            if free is not None and need > free:
+                raise_invalid("X", f"at most the items whose {n_items}x{n_items} layer trains on {self.device_} "
+                                   f"(about {need / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free); use "
+                                   "EASE for its closed form, or hidden layers", f"<{n_items} items>")
         X_train, X_val = self._split(X, self._seed)
         if warm:
             module = self.module_
@@ -273,6 +281,24 @@ class AutoencoderRecommender(TorchRecommender):
     def _transform_batch(self, batch):
         mu, _ = self.module_.encode(normalized_input(batch.to_dense(), self._spec["normalize"]))
         return mu  # [B, d]: the code (the mean of a variational code)
+
+
+def item_item_bytes(n_users, n_items, batch_size):
+    """Device memory of training the ``n_items x n_items`` layer by gradient, in bytes.
+
+    Float32 matrices of that size: the layer, its gradient, Adam's two moments, the copy kept
+    of the best epoch, and the square and its gradient that the L2 penalty makes in passing
+    (``28 n²`` bytes); plus the training matrix when it is kept dense on the device (at most
+    :data:`DENSE_LIMIT` entries) and four float32 ``[batch_size, n_items]`` activations (the
+    batch, its scores, their error and its gradient).
+
+    Examples
+    --------
+    >>> item_item_bytes(100, 1000, 250) / 1000**2  # 28 + 0.4 (the data) + 1.6 (a batch of all 100 rows)
+    30.0
+    """
+    dense = n_users * n_items if n_users * n_items <= DENSE_LIMIT else 0
+    return 28 * n_items * n_items + 4 * dense + 16 * min(batch_size, n_users) * n_items
 
 
 def normalized_input(x, normalize):
