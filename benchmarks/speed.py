@@ -23,11 +23,14 @@ Usage::
 
     python -m benchmarks speed [--shapes ml1m,ml10m] [--scales 1,4,16] [--models NAME,..] [--peers]
         [--yardstick dataloader-mf[,plain-mf,..]] [--yardstick-batches 300] [--epochs 2] [--users N]
-        [--device auto|cpu|cuda] [--out DIR]
+        [--recommend] [--device auto|cpu|cuda] [--out DIR]
 
 ``--models`` takes the names of :data:`SPEED_MODELS` (the default set) and of
 :data:`SPEED_VARIANTS` (other settings of the same estimators, on request); ``--users N``
-keeps the first N users of every matrix (quick CPU runs).
+keeps the first N users of every matrix (quick CPU runs). ``--recommend`` also fits a default
+``ALSRanker`` on each shape at 1× and times ``recommend(X, k=100)`` for every row beside the same
+fold-in and scores followed by a bare ``torch.topk`` (:func:`recommend_times`), with the fit's
+time beside it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from benchmarks._common import (ML1M_SHAPE, ML10M_SHAPE, environment, environmen
                                synthetic_matrix)
 from benchmarks.yardsticks import YARDSTICKS
 
-__all__ = ["SPEED_MODELS", "SPEED_VARIANTS", "epoch_time", "scaled_matrix", "main"]
+__all__ = ["SPEED_MODELS", "SPEED_VARIANTS", "epoch_time", "recommend_times", "scaled_matrix", "main"]
 
 SHAPES = {"ml1m": ML1M_SHAPE, "ml10m": ML10M_SHAPE}
 # name -> (data kind, constructor); the settings of DESIGN.md §5's reference figures
@@ -126,6 +129,27 @@ def peer_epoch_time(make, X, epochs):
     return (max(fit_s - one, 1e-9) / epochs if iterative else fit_s), fit_s
 
 
+def recommend_times(estimator, X, k=100):
+    """``(recommend seconds, plain seconds)`` for top-``k`` of every row of ``X``.
+
+    The plain loop runs the same row batches through the model's own fold-in and scoring
+    (``_score_batch``) and a bare ``torch.topk``, with no masking of seen items, no tie rule
+    and no copy to the host: what ``recommend`` costs beyond the scores themselves."""
+    import torch
+
+    t0 = time.perf_counter()
+    estimator.recommend(X, k=k)
+    ours = time.perf_counter() - t0
+    checked = estimator._validate_rows(X)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for _, batch in estimator._row_batches(checked):
+            torch.topk(estimator._score_batch(batch), k, dim=1)
+    if estimator.device_.type == "cuda":
+        torch.cuda.synchronize(estimator.device_)
+    return ours, time.perf_counter() - t0
+
+
 def main(argv=None):
     """``python -m benchmarks speed``; returns the exit status (0)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks speed", description=__doc__.splitlines()[0],
@@ -143,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--peers", action="store_true",
                         help="also time each model's peer (implicit BPR/ALS, Surprise SVD, numpy EASE) in the same run")
+    parser.add_argument("--recommend", action="store_true",
+                        help="also time recommend(X, k=100) for every user of each shape at 1x beside a plain "
+                             "torch.topk over the same scores, after a full default fit (ALSRanker)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     known = {**SPEED_MODELS, **SPEED_VARIANTS}
@@ -184,6 +211,18 @@ def main(argv=None):
                           flush=True)
             if scale != 1:
                 continue
+            if args.recommend:
+                X = data["implicit"]
+                est = ALSRanker(device=args.device, random_state=0)
+                t0 = time.perf_counter()
+                est.fit(X)
+                fit_s = time.perf_counter() - t0
+                ours, plain = recommend_times(est, X)
+                rows.append(dict(size=size, model="ALSRanker recommend top-100, every row", epoch_s=ours, fit_s=fit_s,
+                                 rate=X.shape[0] / ours, growth=None, device=str(est.device_), recommend=True,
+                                 plain_s=plain))
+                print(f"{size} ALSRanker: fit {fit_s:.1f} s; recommend(k=100) {ours:.2f} s, fold-in + scores + "
+                      f"torch.topk {plain:.2f} s ({ours / plain:.2f}x)", flush=True)
             device = rows[-1]["device"] if rows else str(resolve_device(args.device))
             for stick in sticks:
                 yardstick = YARDSTICKS[stick]
@@ -200,11 +239,17 @@ def main(argv=None):
              "| data | model | epoch time | skrec ÷ peer | M interactions / s | growth vs ×1 | fit (incl. set-up) "
              "| device |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
-    for r in rows:
+    for r in (r for r in rows if not r.get("recommend")):
         lines.append(f"| {r['size']} | {r['model']} | {r['epoch_s'] * 1e3:,.0f} ms | "
                      + (f"{r['ratio']:.2f}x" if "ratio" in r else "") + f" | {r['rate'] / 1e6:.3f} | "
                      + (f"{r['growth']:.1f}" if r["growth"] is not None else "–") + " | "
                      + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "yardstick") + f" | {r['device']} |")
+    scored = [r for r in rows if r.get("recommend")]
+    if scored:
+        lines += ["", "| data | what | recommend | fold-in + scores + torch.topk | ratio | full fit | device |",
+                  "|---|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {r['size']} | {r['model']} | {r['epoch_s']:.2f} s | {r['plain_s']:.2f} s | "
+                  f"{r['epoch_s'] / r['plain_s']:.2f}x | {r['fit_s']:.1f} s | {r['device']} |" for r in scored]
     table = "\n".join(lines)
     print()
     print(table)

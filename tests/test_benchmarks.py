@@ -128,6 +128,16 @@ def test_unknown_names_are_rejected():
         suite.protocol_split("beauty", "P2")
 
 
+def test_speed_times_recommend_beside_a_plain_topk(monkeypatch, tmp_path):
+    monkeypatch.setitem(speed.SHAPES, "tiny", (300, 120, 3000))
+    assert speed.main(["--shapes", "tiny", "--scales", "1", "--epochs", "1", "--models", "BaselineBiases",
+                       "--yardstick", "plain-mf", "--yardstick-batches", "2", "--recommend", "--device", "cpu",
+                       "--out", str(tmp_path)]) == 0
+    scored = [r for r in json.loads((tmp_path / "speed.json").read_text())["rows"] if r.get("recommend")]
+    assert len(scored) == 1 and scored[0]["epoch_s"] > 0 and scored[0]["plain_s"] > 0 and scored[0]["fit_s"] > 0
+    assert "| recommend | fold-in + scores + torch.topk |" in (tmp_path / "speed.md").read_text()
+
+
 def test_speed_reports_epoch_time_and_growth(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(speed.SHAPES, "tiny", (300, 60, 3000))
     assert speed.main(["--shapes", "tiny", "--scales", "1,2", "--epochs", "2", "--models",
