@@ -332,13 +332,15 @@ def test_cpu_and_cuda_agree(planted):
     assert np.isfinite(gpu.predict(sp_rows)).all()
 
 
+@pytest.mark.parametrize("n_negatives", [1, 4])  # one negative takes an elementwise path
 @pytest.mark.parametrize("weighted", [False, True])
-def test_pair_loss_backward_is_the_gradient(weighted):
+def test_pair_loss_backward_is_the_gradient(weighted, n_negatives):
     from skrec.factorization._bpr import PairLoss
 
     g = torch.Generator().manual_seed(0)
     tables = [torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in [(4, 3), (7, 3), (7, 1)]]
-    u, i, j = torch.tensor([0, 3, 3, 1, 2]), torch.tensor([1, 6, 0, 0, 2]), torch.randint(7, (5, 4), generator=g)
+    u, i = torch.tensor([0, 3, 3, 1, 2]), torch.tensor([1, 6, 0, 0, 2])
+    j = torch.randint(7, (5, n_negatives), generator=g)
     w = torch.rand(5, generator=g, dtype=torch.float64) if weighted else None
     assert torch.autograd.gradcheck(lambda *t: PairLoss.apply(*t, u, i, j, w, 0.3, False, None), tables)
 
