@@ -192,13 +192,13 @@ class BaseRecommender(BaseEstimator):
         device = getattr(self, "device", None)
         previous_device = getattr(self, "device_", None)
         self.device_ = resolve_device(device) if device is not None else torch.device("cpu")
-        if warm and previous_device is not None and torch.device(previous_device) != self.device_:
-            # Training continues where the model now runs (a checkpoint written on the CPU and
-            # resumed on a GPU, or set_params(device=...)): the fitted state moves there; the
-            # optimizer's moments stay on the CPU until load_state_dict places them.
-            for key in [k for k in vars(self) if k not in params and k not in ("device_", "_optimizer_state")]:
-                setattr(self, key, _tree_to(getattr(self, key), self.device_))
         try:
+            if warm and previous_device is not None and torch.device(previous_device) != self.device_:
+                # Training continues where the model now runs (a checkpoint written on the CPU and
+                # resumed on a GPU, or set_params(device=...)): the fitted state moves there; the
+                # optimizer's moments stay on the CPU until load_state_dict places them.
+                for key in [k for k in vars(self) if k not in params and k not in ("device_", "_optimizer_state")]:
+                    setattr(self, key, _tree_to(getattr(self, key), self.device_))
             self._fit(X, warm, **fit_params)
         except Exception:  # a failed fit leaves no half-fitted state behind
             for key in [k for k in vars(self) if k not in params]:
