@@ -14,6 +14,7 @@ import torch
 from sklearn.base import clone
 
 from skrec import Popularity
+from skrec._torch import device as device_module
 from skrec._torch import make_generator
 from skrec.autoencoder import AutoencoderModule, AutoencoderRecommender
 from skrec.autoencoder import _autoencoder
@@ -439,12 +440,12 @@ def test_the_item_item_layer_refuses_when_the_device_lacks_memory(monkeypatch):
     X = sp.random(50, 40, density=0.2, format="csr", random_state=0)
     X.data[:] = 1.0
     need = _autoencoder.item_item_bytes(50, 40, AutoencoderRecommender().batch_size)
-    monkeypatch.setattr(_autoencoder, "free_memory", lambda device: need - 1)
+    monkeypatch.setattr(device_module, "free_memory", lambda device: need - 1)
     model = AutoencoderRecommender((), loss="mse", max_iter=1, device="cpu")
     with pytest.raises(ValueError, match=r"^X must be at most the items whose 40x40 layer trains on cpu .*use "
                                          r"EASE for its closed form, or hidden layers; got 40 items\.$"):
         model.fit(X)
     assert not hasattr(model, "n_items_")
     AutoencoderRecommender((8,), max_iter=1, device="cpu").fit(X)  # hidden layers: no n² matrix, no check
-    monkeypatch.setattr(_autoencoder, "free_memory", lambda device: need)
+    monkeypatch.setattr(device_module, "free_memory", lambda device: need)
     assert model.fit(X).n_items_ == 40

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from skrec import EASE, AutoencoderRecommender, Popularity
+from skrec._torch import device as device_module
 from skrec.autoencoder import _ease
 from skrec.model_selection import evaluate, holdout_split
 
@@ -225,18 +226,18 @@ def test_refuses_when_the_device_lacks_memory(monkeypatch):
     n_items, cpu = X.shape[1], torch.device("cpu")
     need = _ease.fit_bytes(X, False, cpu)
     assert need >= 28 * n_items ** 2
-    monkeypatch.setattr(_ease, "free_memory", lambda device: need - 1)
+    monkeypatch.setattr(device_module, "free_memory", lambda device: need - 1)
     model = EASE(device="cpu")
     with pytest.raises(ValueError, match=r"^X must be at most the items whose 60x60 solve fits on cpu .*"
                                          r"AutoencoderRecommender\(\(\), loss='mse'\).*; got 60 items\.$"):
         model.fit(X)
     assert not hasattr(model, "n_items_")  # a failed fit leaves nothing fitted behind
-    monkeypatch.setattr(_ease, "free_memory", lambda device: need)
+    monkeypatch.setattr(device_module, "free_memory", lambda device: need)
     assert model.fit(X).n_items_ == n_items
     assert _ease.fit_bytes(X, True, cpu) > need
     with pytest.raises(ValueError, match="^X must be at most the items whose 60x60 solve fits"):
         EASE(normalize=True, device="cpu").fit(X)  # the cross term stays alive beside the inverse
-    monkeypatch.setattr(_ease, "free_memory", lambda device: None)  # unknown: try the solve
+    monkeypatch.setattr(device_module, "free_memory", lambda device: None)  # unknown: try the solve
     assert EASE(normalize=True, device="cpu").fit(X).n_items_ == n_items
 
 
@@ -283,7 +284,6 @@ def test_the_memory_budget_bounds_the_peak_on_cuda(normalize):
 
 def test_free_memory_counts_the_allocators_cached_blocks(monkeypatch):
     """On CUDA, blocks the caching allocator holds but does not use are free for the next fit."""
-    from skrec._torch import device as device_module
 
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 8000))
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 700)

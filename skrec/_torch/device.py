@@ -11,7 +11,7 @@ import torch
 
 from ..utils.validation import raise_invalid
 
-__all__ = ["resolve_device", "loading_device", "make_generator", "free_memory", "full_precision", "DeviceCSR"]
+__all__ = ["resolve_device", "loading_device", "make_generator", "free_memory", "require_memory", "full_precision", "DeviceCSR"]
 
 
 def resolve_device(device="auto"):
@@ -112,23 +112,40 @@ def full_precision():
     """
     backends = [torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None)]
     backends = [b for b in backends if b is not None and hasattr(b, "fp32_precision")]
-    if not backends:  # torch before 2.9: only the process-wide setting exists
-        saved = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("highest")
-        try:
-            yield
-        finally:
-            torch.set_float32_matmul_precision(saved)
-        return
-    # Per-backend settings (torch >= 2.9): reading them never fails, whichever API set them.
-    saved = [b.fp32_precision for b in backends]
-    for b in backends:
-        b.fp32_precision = "ieee"
+    if backends:  # per-backend settings (torch >= 2.9): reading them never fails, whichever API set them
+        def get():
+            return [b.fp32_precision for b in backends]
+
+        def put(values):
+            for b, value in zip(backends, values):
+                b.fp32_precision = value
+
+        exact = ["ieee"] * len(backends)
+    else:  # torch before 2.9: only the process-wide setting exists
+        get, put, exact = torch.get_float32_matmul_precision, torch.set_float32_matmul_precision, "highest"
+    saved = get()
+    put(exact)
     try:
         yield
     finally:
-        for b, value in zip(backends, saved):
-            b.fp32_precision = value
+        put(saved)
+
+
+def require_memory(need, device, n_items, what, advice):
+    """Refuse, naming ``X``, a fit whose ``n_items x n_items`` matrices need more than ``device`` has free.
+
+    ``what`` completes "the items whose n x n ..." (e.g. ``"solve fits on"``), ``advice`` says
+    what to use instead. Nothing is checked when the free memory cannot be read.
+
+    Examples
+    --------
+    >>> require_memory(0, torch.device("cpu"), 10, "solve fits on", "use fewer items")
+    """
+    free = free_memory(device)
+    if free is not None and need > free:
+        raise_invalid("X", f"at most the items whose {n_items}x{n_items} {what} {device} (about "
+                           f"{need / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free); {advice}",
+                      f"<{n_items} items>")
 
 
 def free_memory(device):

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .._torch import DeviceCSR, GradientTrainer
-from .._torch.device import free_memory
+from .._torch.device import require_memory
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
 from ..losses import kl_divergence, reconstruction_loss
@@ -257,13 +257,9 @@ class AutoencoderRecommender(TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec
-        n_items = X.shape[1]
         if not spec["hidden_layer_sizes"]:  # the item-item layer: n_items² parameters
-            need, free = item_item_bytes(*X.shape, spec["batch_size"]), free_memory(self.device_)
-            if free is not None and need > free:
-                raise_invalid("X", f"at most the items whose {n_items}x{n_items} layer trains on {self.device_} "
-                                   f"(about {need / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free); use "
-                                   "EASE for its closed form, or hidden layers", f"<{n_items} items>")
+            require_memory(item_item_bytes(*X.shape, spec["batch_size"]), self.device_, X.shape[1], "layer trains on",
+                           "use EASE for its closed form, or hidden layers")
         X_train, X_val = self._split(X, self._seed)
         if warm:
             module = self.module_

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from .._torch import DeviceCSR, Trainer
-from .._torch.device import free_memory
+from .._torch.device import require_memory
 from ..base import TorchRecommender, register, store_params
 from ..utils.validation import raise_invalid
 from ._autoencoder import forward_scores, item_scale, normalized_input, row_weights
@@ -62,7 +62,7 @@ def fit_bytes(X, normalize, device):
     >>> fit_bytes(X, False, torch.device("cpu")) == solve_bytes(50, False, batch_rows=100, nnz=X.nnz)
     True
     """
-    if device.type == "cpu" and _sparse_gram_is_cheaper(X):
+    if _host_grams(X, device):
         return solve_bytes(X.shape[1], normalize)
     return solve_bytes(X.shape[1], normalize, batch_rows=gram_rows(*X.shape), nnz=X.nnz)
 
@@ -86,7 +86,7 @@ class EASETrainer(Trainer):
     def train_epoch(self):
         s, dev, X = self.spec, self.device, self.X
         weights = row_weights(X, s["user_norm"], dev)
-        if dev.type == "cpu" and _sparse_gram_is_cheaper(X):
+        if _host_grams(X, dev):
             reg, cross = _sparse_grams(X, None if weights is None else weights.numpy(), s["normalize"])
         else:
             reg, cross = self._dense_grams(weights)
@@ -145,6 +145,11 @@ def _sparse_gram_is_cheaper(X):
     """Whether ``Σ_u n_u²`` sparse multiply-adds beat ``n_users · n_items²`` dense ones."""
     lengths = np.diff(X.indptr).astype(np.float64)
     return _SPARSE_COST * float(lengths @ lengths) < X.shape[0] * float(X.shape[1]) ** 2
+
+
+def _host_grams(X, device):
+    """Whether the Gram matrices are built by sparse products on the host (the CPU, when cheaper)."""
+    return device.type == "cpu" and _sparse_gram_is_cheaper(X)
 
 
 def _sparse_grams(X, weights, normalize):
@@ -261,13 +266,8 @@ class EASE(TorchRecommender):
         return [cls(alpha=5.0), cls(alpha=1.0, input_dropout=0.5, user_norm=0.5, item_norm=0.2, normalize=True)]
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
-        n_items = X.shape[1]
-        need, free = fit_bytes(X, self._spec["normalize"], self.device_), free_memory(self.device_)
-        if free is not None and need > free:
-            raise_invalid("X", f"at most the items whose {n_items}x{n_items} solve fits on {self.device_} "
-                          f"(about {need / 2**30:.1f} GiB needed, {free / 2**30:.1f} GiB free); use "
-                          "AutoencoderRecommender((), loss='mse') to train the same layer by gradient",
-                          f"<{n_items} items>")
+        require_memory(fit_bytes(X, self._spec["normalize"], self.device_), self.device_, X.shape[1], "solve fits on",
+                       "use AutoencoderRecommender((), loss='mse') to train the same layer by gradient")
         return EASETrainer(X, self.device_, self._spec)
 
     def _score_batch(self, batch):

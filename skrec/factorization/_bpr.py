@@ -389,8 +389,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec
-        if spec["confidence"] and X.data.min() < 0:
-            raise_invalid("X", "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
+        self._refuse_negative_confidences(X, "X")
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, generator)
         return BPRTrainer(module, X, X_train, X_val, generator, spec, validation_seed=seed + 1,
@@ -424,10 +423,13 @@ class BPRRanker(FactorMixin, TorchRecommender):
                                      learning_rate=spec["fold_in_learning_rate"])
         return users
 
+    def _refuse_negative_confidences(self, X, name):
+        if self._spec["confidence"] and X.nnz and X.data.min() < 0:
+            raise_invalid(name, "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
+
     def _validate_rows(self, X, name="X"):
         X = super()._validate_rows(X, name)
-        if self._spec["confidence"] and X.nnz and X.data.min() < 0:  # as fit refuses them
-            raise_invalid(name, "non-negative values when confidence=True", f"<minimum value {X.data.min():g}>")
+        self._refuse_negative_confidences(X, name)  # as fit does
         return X
 
     def _fold_in_negatives(self):
