@@ -7,13 +7,13 @@ import scipy.sparse as sp
 import torch
 
 from .._torch import DeviceCSR, Trainer
-from .._torch.device import require_memory
+from .._torch.device import full_precision, require_memory
 from ..base import TorchRecommender, register, store_params
 from ..utils.validation import raise_invalid
 from ._autoencoder import forward_scores, item_scale, normalized_input, row_weights
 from ._module import AutoencoderModule
 
-__all__ = ["EASE"]
+__all__ = ["EASE", "spd_inverse"]
 
 
 def gram_rows(n_users, n_items):
@@ -32,23 +32,25 @@ def gram_rows(n_users, n_items):
 def solve_bytes(n_items, normalize, *, batch_rows=0, nnz=0):
     """Device memory the solve peaks at, in bytes.
 
-    Float64 ``n_items x n_items`` matrices: the regularised Gram matrix and its Cholesky
-    factor, then the factor, the inverse and the identity a GPU solver inverts against
-    (``24 n²`` bytes); with ``normalize`` the cross term ``X̃ᵀ W X`` stays alive beside them
-    (``32 n²``). The float32 layer itself adds ``4 n²``. Building the Gram matrix from dense
-    batches of ``batch_rows`` rows holds up to four float64 batches (the rows, their
-    normalised and weighted copies, and the index of the scatter that densifies them) and
-    the interactions themselves (``nnz`` float64 values, row and column indices).
+    The solve runs in float32 and is repeated in float64 when float32 is not exact enough
+    (:func:`spd_inverse`); the budget is that worst case. The float32 regularised Gram
+    matrix stays alive while the float64 copy, its Cholesky factor and the inverse (with the
+    identity a GPU solver inverts against) are formed: ``28 n²`` bytes; with ``normalize``
+    the float32 cross term ``X̃ᵀ W X`` adds ``4 n²``. The float32 layer itself adds ``4 n²``.
+    Building the Gram matrix from dense batches of ``batch_rows`` rows holds up to four
+    float32 batches (the rows, their normalised and weighted copies, and the product's
+    workspace: ``16`` bytes per entry) and the interactions themselves (``nnz`` values, row
+    and column indices: ``24`` bytes each).
 
     Examples
     --------
     >>> solve_bytes(1000, False) / 1000**2, solve_bytes(1000, True) / 1000**2
-    (28.0, 36.0)
+    (32.0, 36.0)
     >>> solve_bytes(1000, False, batch_rows=250) / 1000**2
     36.0
     """
-    matrices = (32 if normalize else 24) + 4
-    return matrices * n_items * n_items + 32 * batch_rows * n_items + 24 * nnz
+    matrices = (32 if normalize else 28) + 4
+    return matrices * n_items * n_items + 16 * batch_rows * n_items + 24 * nnz
 
 
 def fit_bytes(X, normalize, device):
@@ -83,6 +85,7 @@ class EASETrainer(Trainer):
         self.module = AutoencoderModule(X.shape[1], ()).to(device)
         self.item_scale = item_scale(X, spec["item_norm"], device)
 
+    @full_precision()  # the Gram products and the solve: never TF32 or bfloat16 passes
     def train_epoch(self):
         s, dev, X = self.spec, self.device, self.X
         weights = row_weights(X, s["user_norm"], dev)
@@ -96,17 +99,12 @@ class EASETrainer(Trainer):
         # tiny jitter keeps alpha=0 solvable when an item is never used.
         jitter = 1e-8 * (diag.mean() + 1.0)
         diag.add_((p / (1.0 - p)) * diag + s["alpha"] + jitter)
-        chol, info = torch.linalg.cholesky_ex(reg)  # reg is symmetric positive definite
+        P = spd_inverse(reg, "alpha", s["alpha"])
         del reg, diag
-        if int(info):
-            raise_invalid("alpha", "large enough for the regularised Gram matrix to be positive definite",
-                          s["alpha"])
-        P = torch.cholesky_inverse(chol)
-        del chol
         if cross is None:
             B = P.div_(-torch.diagonal(P).clone().unsqueeze(0))  # -P_ij / P_jj
         else:
-            B = P @ cross
+            B = P @ cross.to(P.dtype)
             del cross
             gamma = torch.diagonal(B) / torch.diagonal(P)
             B.addcmul_(P, gamma.unsqueeze(0), value=-1.0)
@@ -119,14 +117,14 @@ class EASETrainer(Trainer):
     def _dense_grams(self, weights):
         """``X̃ᵀ diag(w) X̃`` (and ``X̃ᵀ diag(w) X`` when normalising) from dense row batches on the device."""
         X, dev, normalize = self.X, self.device, self.spec["normalize"]
-        csr = DeviceCSR.from_scipy(X, dev, dtype=torch.float64)
-        reg = torch.zeros((X.shape[1], X.shape[1]), dtype=torch.float64, device=dev)
+        csr = DeviceCSR.from_scipy(X, dev, dtype=torch.float32)
+        reg = torch.zeros((X.shape[1], X.shape[1]), dtype=torch.float32, device=dev)
         cross = torch.zeros_like(reg) if normalize else None
         for start in range(0, X.shape[0], self.rows_per_batch):  # accumulated in place, batch by batch
             stop = min(start + self.rows_per_batch, X.shape[0])
             x = csr.slice_rows(start, stop).to_dense()
             xi = normalized_input(x, normalize)
-            xw = xi if weights is None else xi * weights[start:stop, None]
+            xw = xi if weights is None else xi * weights[start:stop, None].float()
             reg.addmm_(xw.T, xi)
             if cross is not None:
                 cross.addmm_(xw.T, x)
@@ -153,17 +151,62 @@ def _host_grams(X, device):
 
 
 def _sparse_grams(X, weights, normalize):
-    """The Gram matrices of :meth:`EASETrainer._dense_grams` by sparse products on the host (float64)."""
-    X = sp.csr_matrix(X, dtype=np.float64)
+    """The Gram matrices of :meth:`EASETrainer._dense_grams` by sparse products on the host (float32)."""
+    X = sp.csr_matrix(X, dtype=np.float32)
     Xi = X
     if normalize:
         norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
         Xi = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X
-    Xw = Xi if weights is None else sp.diags(weights) @ Xi
+    Xw = Xi if weights is None else sp.diags(weights.astype(np.float32)) @ Xi
     XwT = sp.csr_matrix(Xw.T)
     reg = torch.from_numpy((XwT @ Xi).toarray())
     cross = torch.from_numpy((XwT @ X).toarray()) if normalize else None
     return reg, cross
+
+#: Largest relative residual ``|A P v - v| / |v|`` accepted from a float32 inverse; above it
+#: the solve is repeated in float64.
+FLOAT32_RESIDUAL = 1e-4
+
+
+@full_precision()
+def spd_inverse(A, name, value):
+    """``A⁻¹`` of a symmetric positive definite matrix through its Cholesky factor, float32 when exact enough.
+
+    The float32 inverse is checked on four random vectors: when ``|A P v - v| / |v|``
+    exceeds :data:`FLOAT32_RESIDUAL` (an ill-conditioned ``A``: a tiny ridge on a large
+    catalogue), or the float32 factorisation fails, the solve is repeated in float64.
+    ``A`` is left as it was.
+
+    Parameters
+    ----------
+    A : torch.Tensor of shape (n, n)
+    name, value
+        The parameter to name, and its value, when ``A`` is not positive definite.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, n), float32 or float64
+
+    Examples
+    --------
+    >>> A = torch.tensor([[2.0, 1.0], [1.0, 2.0]])
+    >>> spd_inverse(A, "alpha", 0.0) @ A
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    chol, info = torch.linalg.cholesky_ex(A)
+    if not int(info):
+        P = torch.cholesky_inverse(chol)
+        del chol
+        if A.dtype == torch.float64:
+            return P
+        v = torch.randn(A.shape[0], 4, generator=torch.Generator(A.device).manual_seed(0), device=A.device)
+        if float(torch.linalg.matrix_norm(A @ (P @ v) - v) / torch.linalg.matrix_norm(v)) <= FLOAT32_RESIDUAL:
+            return P
+        del P
+    elif A.dtype == torch.float64:
+        raise_invalid(name, "large enough for the regularised Gram matrix to be positive definite", value)
+    return spd_inverse(A.double(), name, value)
 
 
 @register
@@ -199,8 +242,8 @@ class EASE(TorchRecommender):
     normalize : bool, default=False
         Divide each input row by its L2 norm before the product.
     device : str, default="auto"
-        The solve needs about ``24 * n_items**2`` bytes on the device (``32 * n_items**2``
-        with ``normalize=True``: float64 ``n_items x n_items`` matrices, see Notes);
+        The solve needs up to ``32 * n_items**2`` bytes on the device (``36 * n_items**2``
+        with ``normalize=True``: ``n_items x n_items`` matrices, see Notes);
         ``fit`` refuses with a ``ValueError`` when that much is not free.
 
     Attributes
@@ -218,9 +261,10 @@ class EASE(TorchRecommender):
     penalty on the rows of ``B`` (EDLAE). Its solution is ``B = P C - P diag(γ)`` with
     ``P = (G + Λ)⁻¹`` (inverted through its Cholesky factor) and ``γ_j = (P C)_jj / P_jj``;
     without ``normalize``, ``C = G`` and this is Steck's ``B = I - P diag(1 / diag P)``.
-    The solve works in float64 and holds at most two ``n_items x n_items`` matrices at a
-    time (three with ``normalize``), besides the float32 ``B``; the Gram matrix is built in
-    row batches whose size bounds the rest.
+    The solve works in float32 and checks its inverse on random vectors; when the residual
+    exceeds ``1e-4`` (a tiny ``alpha`` on a large catalogue), it is repeated in float64
+    (:func:`spd_inverse`). The Gram matrix is built in row batches whose size bounds the
+    rest of the memory.
 
     References
     ----------
