@@ -100,6 +100,31 @@ def test_negatives_never_include_the_users_positives(planted, monkeypatch, negat
         assert np.corrcoef(counts, pop)[0, 1] > 0.8
 
 
+def test_dynamic_negative_sampling_trains_on_the_highest_scored_candidate(planted, monkeypatch):
+    """With ``n_candidates=M`` each negative is the candidate of its group of ``M`` draws that
+    the model scores highest at that step (Zhang et al., 2013), never a positive."""
+    _, X_hist, _ = planted
+    seen = []
+    original = _bpr.BPRTrainer._hardest
+
+    def recording(self, users, candidates, M):
+        chosen = original(self, users, candidates, M)
+        m = self.module
+        s = m(users, candidates.view(len(users), -1)).view(len(users), -1, M)  # every candidate's score
+        seen.append((s, m(users, chosen), candidates.view(len(users), -1, M), chosen, users))
+        return chosen
+
+    monkeypatch.setattr(_bpr.BPRTrainer, "_hardest", recording)
+    BPRRanker(**dict(FAST, max_iter=2, n_negatives=2, n_candidates=4)).fit(X_hist)
+    assert seen
+    for s, chosen_scores, candidates, chosen, users in seen:
+        assert chosen.shape == (len(users), 2)
+        torch.testing.assert_close(chosen_scores, s.amax(2))
+        assert ((candidates == chosen.unsqueeze(2)).any(2)).all()  # one of its own group
+        rows = users.unsqueeze(1).expand_as(chosen).flatten().numpy().copy()
+        assert np.asarray(X_hist[rows, chosen.flatten().numpy().copy()]).sum() == 0
+
+
 def test_negatives_may_hit_positives_without_rejection(planted, monkeypatch):
     _, X_hist, _ = planted
     calls = []

@@ -126,14 +126,7 @@ class PairLoss(torch.autograd.Function):
         d = Q.shape[1]
         flat = negatives.reshape(-1)
         p, qi, c = P.index_select(0, users), Q.index_select(0, positives), bias[:, 0]
-        if workspace is None:
-            qj = Q.index_select(0, flat)
-        else:  # a fresh [B·K, d] tensor per step costs more in page faults than the gather itself
-            buffer = workspace.get("negatives")
-            if buffer is None or buffer.numel() < B * K * d or buffer.dtype != Q.dtype or buffer.device != Q.device:
-                buffer = workspace["negatives"] = torch.empty(B * K * d, dtype=Q.dtype, device=Q.device)
-            qj = torch.index_select(Q, 0, flat, out=buffer[:B * K * d].view(B * K, d))
-        qj = qj.view(B, K, d)
+        qj = gather_rows_into(workspace, "negatives", Q, flat).view(B, K, d)
         bi, bj = c[positives], c[negatives]
         pos = torch.linalg.vecdot(p, qi) + bi  # [B]
         gap = torch.baddbmm(bj.unsqueeze(-1), qj, p.unsqueeze(-1)).squeeze(-1) - pos.unsqueeze(1)  # [B, K]
@@ -176,6 +169,29 @@ class PairLoss(torch.autograd.Function):
         return (*grads, None, None, None, None, None, None, None)
 
 
+def gather_rows_into(workspace, key, table, index):
+    """``table[index]`` (rows), written into ``workspace[key]``, a buffer kept from call to call.
+
+    A fresh tensor of tens of MB per step costs more in page faults than the gather itself;
+    with ``workspace=None`` the gather returns a fresh tensor.
+
+    Examples
+    --------
+    >>> work = {}
+    >>> gather_rows_into(work, "rows", torch.eye(3), torch.tensor([2, 0])).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    >>> work["rows"].numel()
+    6
+    """
+    if workspace is None:
+        return table.index_select(0, index)
+    n, d = index.shape[0], table.shape[1]
+    buffer = workspace.get(key)
+    if buffer is None or buffer.numel() < n * d or buffer.dtype != table.dtype or buffer.device != table.device:
+        buffer = workspace[key] = torch.empty(n * d, dtype=table.dtype, device=table.device)
+    return torch.index_select(table, 0, index, out=buffer[:n * d].view(n, d))
+
+
 def _rows_sparse(dense, rows):
     rows = torch.unique(rows)
     return torch.sparse_coo_tensor(rows.unsqueeze(0), dense[rows], dense.shape, check_invariants=False).coalesce()
@@ -216,11 +232,26 @@ class BPRTrainer(GradientTrainer):
     def _batch_loss(self, data, idx, generator):
         spec = self.spec
         u, i = data["users"][idx], data["items"][idx]  # [B]
+        M = spec["n_candidates"]
         j = sample_negatives(u, self.module.item_factors.num_embeddings, generator,
-                             n_negatives=spec["n_negatives"], probabilities=self.probabilities,
-                             exclude=data["exclude"])  # [B, K]
+                             n_negatives=spec["n_negatives"] * M, probabilities=self.probabilities,
+                             exclude=data["exclude"])  # [B, K·M]
+        if M > 1:
+            j = self._hardest(u, j, M)  # [B, K]
         w = data["weights"][idx] if data["weights"] is not None else None
         return self.module.pair_loss(u, i, j, w, spec["alpha"], workspace=self.workspace)
+
+    @torch.no_grad()
+    def _hardest(self, users, candidates, M):
+        """Of each group of ``M`` candidates, the one the model scores highest (dynamic negative
+        sampling): ``[B, K·M]`` -> ``[B, K]``."""
+        m = self.module
+        B = users.shape[0]
+        flat = candidates.reshape(-1)
+        q = gather_rows_into(self.workspace, "candidates", m.item_factors.weight, flat).view(B, flat.shape[0] // B, -1)
+        bias = m.item_bias.weight[:, 0].index_select(0, flat).view(B, -1, 1)
+        s = torch.baddbmm(bias, q, m.user_factors.weight.index_select(0, users).unsqueeze(-1)).view(B, -1, M)
+        return candidates.view(B, -1, M).gather(2, s.argmax(2, keepdim=True)).squeeze(2)
 
     def loss(self, idx):
         return self._batch_loss(self.train, idx, self.generator)
@@ -258,6 +289,10 @@ class BPRRanker(FactorMixin, TorchRecommender):
         Negatives per positive; the loss averages over them.
     negatives : {"uniform", "popularity"}, default="uniform"
         Draw negatives uniformly, or proportionally to the items' training counts.
+    n_candidates : int, default=1
+        Dynamic negative sampling (Zhang et al., 2013): draw this many candidates per
+        negative, as ``negatives`` says, and train on the one the model currently scores
+        highest. ``1`` keeps every draw (plain BPR).
     exclude_positives : bool, default=True
         Never draw a negative among the user's positives: exact for ``"uniform"`` (a
         ``searchsorted`` rank shift), bulk redraw rounds for ``"popularity"``.
@@ -355,6 +390,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
         alpha=dict(kind="float", low=0),
         n_negatives=dict(kind="int", low=1),
         negatives=dict(kind="str", options=("uniform", "popularity")),
+        n_candidates=dict(kind="int", low=1),
         exclude_positives=dict(kind="bool"),
         confidence=dict(kind="bool"),
         fold_in=dict(kind="str", options=("gradient", "ridge")),
@@ -367,7 +403,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
                      "item_bias_": "item_bias.weight"}
     _structure = ("n_factors", "sparse_gradients")
 
-    def __init__(self, n_factors=128, *, alpha=0.005, n_negatives=8, negatives="uniform",
+    def __init__(self, n_factors=128, *, alpha=0.005, n_negatives=8, negatives="uniform", n_candidates=1,
                  exclude_positives=True, confidence=False, fold_in="gradient", fold_in_alpha=10.0,
                  fold_in_steps=30, fold_in_learning_rate=0.05, init_std=0.1, optimizer="adam", learning_rate=0.01,
                  batch_size=16384, max_iter=80, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
@@ -380,7 +416,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
         return [
             cls(n_factors=8, max_iter=6, batch_size=128, learning_rate=0.05, fold_in_steps=5),
             cls(n_factors=4, max_iter=4, batch_size=128, learning_rate=0.05, fold_in="ridge",
-                negatives="popularity", n_negatives=2, confidence=True, optimizer="sparse_adam"),
+                negatives="popularity", n_negatives=2, n_candidates=3, confidence=True, optimizer="sparse_adam"),
         ]
 
     # ------------------------------------------------------------------- fit
