@@ -49,6 +49,7 @@ from skrec import EASE, ALSRanker, AutoencoderRecommender, BaselineBiases, BPRRa
 from benchmarks import peers
 from benchmarks._common import (ML1M_SHAPE, ML10M_SHAPE, environment, environment_info, resolve_device,
                                synthetic_matrix)
+from benchmarks.suite import PeakMemory
 from benchmarks.yardsticks import YARDSTICKS
 
 __all__ = ["SPEED_MODELS", "SPEED_VARIANTS", "epoch_time", "recommend_times", "scaled_matrix", "main"]
@@ -194,19 +195,21 @@ def main(argv=None):
                 kind, make = known[name]
                 X = data[kind]
                 est = make()
-                seconds, fit_s = epoch_time(est, X, args.epochs, args.device)
+                with PeakMemory() as mem:
+                    seconds, fit_s = epoch_time(est, X, args.epochs, args.device)
                 base.setdefault(name, seconds)
                 rows.append(dict(size=size, model=name, epoch_s=seconds, fit_s=fit_s, rate=X.nnz / seconds,
-                                 growth=seconds / base[name], device=str(est.device_)))
+                                 growth=seconds / base[name], device=str(est.device_), peak_mib=mem.peak_mib()))
                 print(f"{size} {name}: {seconds * 1e3:.0f} ms/epoch, {X.nnz / seconds / 1e6:.2f} M int/s, "
                       f"growth {rows[-1]['growth']:.1f}", flush=True)
                 if args.peers and name in PEERS and (PEERS[name][1] is None or peers.available(PEERS[name][1])):
                     label, _, make_peer = PEERS[name]
-                    peer_s, peer_fit = peer_epoch_time(make_peer, X, args.epochs)
+                    with PeakMemory() as mem:
+                        peer_s, peer_fit = peer_epoch_time(make_peer, X, args.epochs)
                     base.setdefault(label, peer_s)
                     rows.append(dict(size=size, model=label, epoch_s=peer_s, fit_s=peer_fit, rate=X.nnz / peer_s,
                                      growth=peer_s / base[label], device="cpu", peer_of=name,
-                                     ratio=seconds / peer_s))
+                                     ratio=seconds / peer_s, peak_mib=mem.peak_mib()))
                     print(f"{size} {label}: {peer_s * 1e3:.0f} ms/epoch; {name} takes {seconds / peer_s:.2f}x",
                           flush=True)
             if scale != 1:
@@ -237,13 +240,14 @@ def main(argv=None):
     command = "python -m benchmarks speed " + shlex.join(argv if argv is not None else [])
     lines = [f"Command: `{command.strip()}`", "", env, "",
              "| data | model | epoch time | skrec ÷ peer | M interactions / s | growth vs ×1 | fit (incl. set-up) "
-             "| device |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+             "| peak MiB | device |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in (r for r in rows if not r.get("recommend")):
         lines.append(f"| {r['size']} | {r['model']} | {r['epoch_s'] * 1e3:,.0f} ms | "
                      + (f"{r['ratio']:.2f}x" if "ratio" in r else "") + f" | {r['rate'] / 1e6:.3f} | "
                      + (f"{r['growth']:.1f}" if r["growth"] is not None else "–") + " | "
-                     + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "yardstick") + f" | {r['device']} |")
+                     + (f"{r['fit_s']:.1f} s" if r["fit_s"] is not None else "yardstick") + " | "
+                     + (f"{r['peak_mib']:,.0f}" if r.get("peak_mib") is not None else "–") + f" | {r['device']} |")
     scored = [r for r in rows if r.get("recommend")]
     if scored:
         lines += ["", "| data | what | recommend | fold-in + scores + torch.topk | ratio | full fit | device |",

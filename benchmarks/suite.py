@@ -260,6 +260,10 @@ class PeakMemory:
         self.cuda_mib = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
         return False
 
+    def peak_mib(self):
+        """The block's CUDA peak allocation where the GPU held anything, else its resident peak."""
+        return self.cuda_mib if self.cuda_mib else self.rss_mib
+
 
 def run_one(name, dataset, protocol, split, *, device="auto", random_state=0, defaults=False):
     """Fit ``name`` on each test fold of ``split`` and score it: one record (a dict);

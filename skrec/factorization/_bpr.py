@@ -148,12 +148,13 @@ class PairLoss(torch.autograd.Function):
             g = g * weights.unsqueeze(1)
         rate = 2.0 * ctx.alpha * grad / B  # the penalty's gradient factor per sample
         g_pos = -g.sum(1)  # d loss / d s_b
+        # addcmul with a [B, 1] factor broadcast over d runs several times slower than mul, then add
         if K == 1:  # a batched [1, 1] x [1, d] product is several times slower than the elementwise form
-            dp = torch.addcmul(p * rate, g, qj[:, 0]).addcmul_(g_pos.unsqueeze(1), qi)
+            dp = (qj[:, 0] * g).add_(qi * g_pos.unsqueeze(1)).add_(p * rate)
         else:
-            dp = torch.baddbmm(p.unsqueeze(1), g.unsqueeze(1), qj, beta=rate).squeeze(1) + g_pos.unsqueeze(1) * qi
+            dp = torch.baddbmm(p.unsqueeze(1), g.unsqueeze(1), qj, beta=rate).squeeze(1).add_(qi * g_pos.unsqueeze(1))
         dP = torch.zeros_like(P).index_add_(0, users, dp)
-        dQ = torch.zeros_like(Q).index_add_(0, positives, torch.addcmul(qi * rate, g_pos.unsqueeze(1), p))
+        dQ = torch.zeros_like(Q).index_add_(0, positives, (p * g_pos.unsqueeze(1)).add_(qi * rate))
         sample = torch.arange(B, device=p.device).repeat_interleave(K)
         G = torch.sparse_coo_tensor(torch.stack([flat, sample]), g.reshape(-1), (Q.shape[0], B), check_invariants=False)
         dQ += torch.sparse.mm(G, p)

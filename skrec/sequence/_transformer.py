@@ -216,9 +216,11 @@ class SequenceTransformer(TorchRecommender):
     the global RNG); inference goes through ``scaled_dot_product_attention``, and so does
     training without dropout, except on CUDA under ``torch.use_deterministic_algorithms(True)``
     (the fused kernels' backward accumulates the query gradient in an arbitrary order). With
-    ``loss="ce"`` a batch whose logits would exceed ``2**27`` elements is scored in pieces,
-    each recomputed in the backward pass, so training memory stays bounded with large
-    catalogues. The network follows Kang & McAuley's reference code: input item vectors
+    ``loss="ce"`` the full softmax is one fused linear cross-entropy: pieces of at most
+    ``2**27`` logits (``2**19`` on the CPU, where they stay in cache) form their loss and
+    both gradients in the forward pass, so no ``[positions, n_items]`` tensor is kept and
+    training memory stays bounded with large catalogues. The network follows Kang &
+    McAuley's reference code: input item vectors
     scaled by ``sqrt(d)``, Xavier-normal embeddings, no output bias, Adam with
     ``betas=(0.9, 0.98)``.
 
