@@ -53,10 +53,15 @@ GRIDS = {
         "EASE (EDLAE+DAN)": {"alpha": [2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0],
                              "input_dropout": [0.0, 0.25, 0.5], "user_norm": [0.0, 0.5],
                                                "item_norm": [0.0, 0.2]},
-        "implicit ALS": {"factors": [16, 32, 64], "regularization": [1.0, 10.0, 30.0, 100.0], "alpha": [5.0, 20.0]},
+        "implicit ALS": {"factors": [32, 64, 128], "regularization": [1.0, 10.0, 30.0, 100.0], "alpha": [5.0, 20.0]},
         "implicit BPR": {"factors": [128, 256], "learning_rate": [0.002, 0.005, 0.01], "regularization": [0.01]},
-        # alpha and confidence_weight widened after the first search chose 0.02 (top) and 4 (bottom).
-        "ALSRanker": {"n_factors": [32, 64], "alpha": [0.007, 0.02, 0.06, 0.2], "confidence_weight": [1.0, 4.0, 19.0]},
+        # implicit's grid in skrec's terms (plain L2: implicit's regularization; confidence_weight
+        # = implicit's alpha - 1), beside the frequency-scaled L2 of the defaults. alpha and
+        # confidence_weight of the latter widened after a first search chose 0.02 (top) and 4 (bottom).
+        "ALSRanker": [{"regularization_exponent": [0.0], "n_factors": [32, 64, 128],
+                       "alpha": [1.0, 10.0, 30.0, 100.0], "confidence_weight": [4.0, 19.0]},
+                      {"n_factors": [32, 64, 128], "alpha": [0.007, 0.02, 0.06, 0.2],
+                       "confidence_weight": [1.0, 4.0, 19.0]}],
         # The BM25 forms on the same grid (implicit's K counts the item itself).
         "ItemKNN": {"n_neighbors": [50, 200, 1000], "bm25_k1": [0.5, 1.2], "bm25_b": [0.75, 1.0]},
         "implicit BM25": {"K": [51, 201, 1001], "K1": [0.5, 1.2], "B": [0.75, 1.0]},
@@ -89,10 +94,11 @@ PARAMS = {
             "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.01, "input_dropout": 0.5},  # 0.4802
             "EASE (EDLAE+DAN)": {"alpha": 50.0, "input_dropout": 0.25, "item_norm": 0.2,
                                                    "user_norm": 0.5},  # 0.4985
-            "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 30.0},  # 0.4972
+            "implicit ALS": {"alpha": 5.0, "factors": 128, "regularization": 30.0},  # 0.4999 (grid with 128 factors, 2026-12-01)
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.4763
             # 2026-12-01
-            "ALSRanker": {"alpha": 0.02, "confidence_weight": 4.0, "n_factors": 32},  # 0.4899
+            "ALSRanker": {"alpha": 30.0, "confidence_weight": 4.0, "n_factors": 128,
+                          "regularization_exponent": 0.0},  # 0.4993 (implicit's grid added, 2026-12-01)
             "ItemKNN": {"bm25_b": 0.75, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.4545
             "implicit BM25": {"B": 0.75, "K": 1001, "K1": 0.5},  # 0.4545
             "implicit Cosine": {"K": 20},  # 0.4224
@@ -104,9 +110,9 @@ PARAMS = {
             "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.0, "input_dropout": 0.5},  # 0.0682
             "EASE (EDLAE+DAN)": {"alpha": 5.0, "input_dropout": 0.0, "item_norm": 0.0,
                                                    "user_norm": 0.5},  # 0.0748
-            "implicit ALS": {"alpha": 5.0, "factors": 64, "regularization": 1.0},  # 0.0752
+            "implicit ALS": {"alpha": 5.0, "factors": 128, "regularization": 10.0},  # 0.0768 (2026-12-01)
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},  # 0.0490
-            "ALSRanker": {"alpha": 0.007, "confidence_weight": 4.0, "n_factors": 64},  # 0.0738
+            "ALSRanker": {"alpha": 0.007, "confidence_weight": 1.0, "n_factors": 128},  # 0.0729 (2026-12-01)
             "ItemKNN": {"bm25_b": 1.0, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.0683
             "implicit BM25": {"B": 1.0, "K": 1001, "K1": 0.5},  # 0.0683
             "implicit Cosine": {"K": 10},  # 0.0656
@@ -117,9 +123,9 @@ PARAMS = {
             "AutoencoderRecommender (Mult-DAE)": {"alpha": 0.05, "input_dropout": 0.5},  # 0.2359
             "EASE (EDLAE+DAN)": {"alpha": 25.0, "input_dropout": 0.5, "item_norm": 0.0,
                                                    "user_norm": 0.5},  # 0.2588
-            "implicit ALS": {"alpha": 5.0, "factors": 32, "regularization": 30.0},  # 0.2605
+            "implicit ALS": {"alpha": 5.0, "factors": 128, "regularization": 30.0},  # 0.2615 (2026-12-01)
             "implicit BPR": {"factors": 128, "learning_rate": 0.005, "regularization": 0.01},  # 0.1927
-            "ALSRanker": {"alpha": 0.02, "confidence_weight": 4.0, "n_factors": 64},  # 0.2612
+            "ALSRanker": {"alpha": 0.02, "confidence_weight": 4.0, "n_factors": 128},  # 0.2639 (2026-12-01)
             "ItemKNN": {"bm25_b": 0.75, "bm25_k1": 0.5, "n_neighbors": 1000},  # 0.2429
             "implicit BM25": {"B": 0.75, "K": 1001, "K1": 0.5},  # 0.2429
             "implicit Cosine": {"K": 300},  # 0.2090
