@@ -74,9 +74,56 @@ def test_autocast_only_on_gpus_that_run_bfloat16(monkeypatch, capability, on):
     else:
         assert isinstance(ctx, nullcontext)
     assert asked == [CUDA]
+    monkeypatch.setattr(_transformer, "_cpu_bf16_native", lambda: False)
     assert isinstance(_autocast(CUDA, False), nullcontext) and isinstance(_autocast(torch.device("cpu"), True),
                                                                           nullcontext)
     assert asked == [CUDA]  # neither the CPU nor mixed_precision=False asks the device
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_autocast_on_cpus_with_bfloat16_instructions(monkeypatch, native):
+    """A CPU with AVX512-BF16 or AMX runs the forward pass under bfloat16 autocast, silently;
+    any other CPU in float32, silently."""
+    monkeypatch.setattr(_transformer, "_cpu_bf16_native", lambda: native)
+    cpu = torch.device("cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _check_mixed_precision(cpu, True) is native
+        ctx = _autocast(cpu, True)
+    if native:
+        assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16 and ctx.device == "cpu"
+    else:
+        assert isinstance(ctx, nullcontext)
+    assert _check_mixed_precision(cpu, False) is False and isinstance(_autocast(cpu, False), nullcontext)
+
+
+def test_the_fused_softmax_runs_its_products_in_the_autocast_dtype(monkeypatch):
+    """Under autocast the loss's products take its dtype (their inputs cast to it), the softmax
+    stays float32, and the loss and gradients stay close to the float32 ones."""
+    dtypes = []
+    original = _transformer._ce_piece
+
+    def recording(h, W, target):
+        dtypes.append((h.dtype, W.dtype))
+        return original(h, W, target)
+
+    monkeypatch.setattr(_transformer, "_ce_piece", recording)
+    torch.manual_seed(0)  # test data only
+    m = SequenceModule(40, 6, 16, 1, 2, 16, 0.0, causal=True, tied=True)
+    h = torch.randn(50, 16, requires_grad=True)
+    target, valid = torch.randint(40, (50,)), torch.ones(50, dtype=torch.bool)
+    results = []
+    for context in (nullcontext(), torch.autocast("cpu", dtype=torch.bfloat16)):
+        h.grad = None
+        m.zero_grad(set_to_none=True)
+        with context:
+            loss = full_softmax_pieces(m, h, target, valid, 7 * 40)
+        loss.backward()
+        results.append((loss.detach(), h.grad.clone(), m.item_emb.weight.grad.clone()))
+    assert set(dtypes[:8]) == {(torch.float32, torch.float32)} and set(dtypes[8:]) == {(torch.bfloat16, torch.bfloat16)}
+    assert results[1][0].dtype == torch.float32 and results[1][1].dtype == torch.float32
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=0.05, atol=0.02)
 
 
 def test_fit_warns_once_when_the_gpu_cannot_run_bfloat16(monkeypatch):
@@ -88,7 +135,6 @@ def test_fit_warns_once_when_the_gpu_cannot_run_bfloat16(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning at all below
         assert _check_mixed_precision(CUDA, False) is False
-        assert _check_mixed_precision(torch.device("cpu"), True) is False
         assert isinstance(_autocast(CUDA, True), nullcontext)  # inference falls back silently
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 6))
         assert _check_mixed_precision(CUDA, True) is True
@@ -140,8 +186,8 @@ def test_padded_batches_train_the_same_in_bounded_pieces(monkeypatch, ragged, ob
     most 5 rows of logits gives the loss and gradients of the compact, whole loss."""
     R = ragged.copy()
     R.data = 1.0 + R.indices % 5
-    model = SequenceTransformer(**dict(SMALL, max_iter=1, dropout=0.0, early_stopping=False,
-                                       objective=objective)).fit(ragged, ratings=R)
+    model = SequenceTransformer(**dict(SMALL, max_iter=1, dropout=0.0, early_stopping=False, objective=objective,
+                                       mixed_precision=False)).fit(ragged, ratings=R)  # exact arithmetic
     trainer = trainer_for(model, ragged, R)
     idx = torch.arange(40)
     pieces = record_pieces(monkeypatch)

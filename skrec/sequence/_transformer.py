@@ -38,24 +38,36 @@ CE_ELEMENTS = 2**27
 CPU_CE_ELEMENTS = 2**19
 
 
+def _cpu_bf16_native():
+    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX)."""
+    return any(getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported",
+                                                                       "_is_amx_tile_supported"))
+
+
 def _bf16_native(device):
-    """Whether ``device`` is a CUDA device that runs bfloat16 natively (capability >= 8.0)."""
+    """Whether ``device`` runs bfloat16 products natively: a CUDA device of capability >= 8.0,
+    or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cpu":
+        return _cpu_bf16_native()
     return device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY
 
 
 def _autocast(device, mixed_precision):
-    """bfloat16 autocast when asked on a CUDA device of capability 8.0 or more; a no-op elsewhere."""
+    """bfloat16 autocast when asked on a device that runs it natively; a no-op elsewhere."""
     if mixed_precision and _bf16_native(device):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
 def _check_mixed_precision(device, mixed_precision):
-    """Whether the fit runs under autocast; warns once when a CUDA device cannot run it."""
-    if not mixed_precision or device.type != "cuda":
+    """Whether the fit runs under autocast; warns once when a CUDA device cannot run it (a CPU
+    without bfloat16 instructions runs in float32 silently)."""
+    if not mixed_precision or device.type not in ("cuda", "cpu"):
         return False
     if _bf16_native(device):
         return True
+    if device.type == "cpu":
+        return False
     major, minor = torch.cuda.get_device_capability(device)
     warnings.warn(f"mixed_precision=True needs a CUDA device of compute capability {BF16_CAPABILITY[0]}."
                   f"{BF16_CAPABILITY[1]} or higher for bfloat16; {device} has {major}.{minor}, so the model "
@@ -172,10 +184,12 @@ class SequenceTransformer(TorchRecommender):
     lr_schedule : {None, "cosine", "triangular"}, default=None
     lr_cycle : int, default=2
     mixed_precision : bool, default=True
-        bfloat16 autocast of the forward pass on CUDA devices of compute capability 8.0 or
-        higher (Ampere and later). On an older GPU the model runs in float32 and ``fit``
-        warns once (a ``RuntimeWarning``); inference falls back silently. Ignored on the
-        CPU. Scores are always computed in float32, outside autocast.
+        bfloat16 autocast of the forward pass where the device runs bfloat16 products
+        natively: CUDA devices of compute capability 8.0 or higher (Ampere and later) and
+        CPUs with AVX512-BF16 or AMX instructions. On an older GPU the model runs in float32
+        and ``fit`` warns once (a ``RuntimeWarning``); other CPUs run in float32 silently,
+        as does inference on an older GPU. Scores are always computed in float32, outside
+        autocast, and the softmax of the loss in float32.
     checkpoint_every : int, default=0
     checkpoint_path : str, optional
     warm_start : bool, default=False
@@ -512,8 +526,9 @@ class LinearCrossEntropy(torch.autograd.Function):
     Each piece of rows computes its logits, the loss, ``softmax - onehot`` and that piece's
     share of both gradients (``g W`` and ``gᵀ h``) while its logits are in cache; no
     ``[N, n_items]`` tensor is kept for the backward pass, which only scales the stored
-    gradients. Products run in ``h``'s dtype (bfloat16 under autocast), the softmax and the
-    item gradient's sum in float32.
+    gradients. Arguments: ``h``, ``W``, the targets (``-100`` ignored), the rows per piece and
+    the dtype of the products (bfloat16 under autocast); the softmax and the item gradient's
+    sum are float32.
 
     Examples
     --------
@@ -521,27 +536,28 @@ class LinearCrossEntropy(torch.autograd.Function):
     >>> h = torch.randn(5, 3, generator=g, requires_grad=True)
     >>> W = torch.randn(7, 3, generator=g, requires_grad=True)
     >>> t = torch.tensor([0, 6, -100, 2, 2])
-    >>> loss = LinearCrossEntropy.apply(h, W, t, 2)
+    >>> loss = LinearCrossEntropy.apply(h, W, t, 2, torch.float32)
     >>> want = F.cross_entropy(h @ W.T, t, ignore_index=-100, reduction="sum")
     >>> bool(torch.allclose(loss, want))
     True
     """
 
     @staticmethod
-    def forward(ctx, h, W, target, rows):
+    def forward(ctx, h, W, target, rows, dtype):
         with torch.autocast(h.device.type, enabled=False):
-            Wh = W.detach().to(h.dtype)
+            Wc = W.detach().to(dtype)
             dh = torch.empty_like(h)
             dW = torch.zeros(W.shape, dtype=torch.float32, device=W.device)
             total = torch.zeros((), dtype=torch.float32, device=h.device)
             for start in range(0, h.shape[0], rows):
-                hc = h.detach()[start:start + rows]
-                loss, g = _ce_piece(hc, Wh, target[start:start + rows])
+                hc = h.detach()[start:start + rows].to(dtype)
+                loss, g = _ce_piece(hc, Wc, target[start:start + rows])
                 total += loss
-                torch.mm(g, Wh, out=dh[start:start + rows])
-                if g.dtype == torch.float32:
+                if dtype == torch.float32:
+                    torch.mm(g, Wc, out=dh[start:start + rows])
                     dW.addmm_(g.t(), hc)
                 else:
+                    dh[start:start + rows] = g @ Wc
                     dW += (g.t() @ hc).float()
         ctx.save_for_backward(dh, dW)
         ctx.W_dtype = W.dtype
@@ -550,7 +566,7 @@ class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         dh, dW = ctx.saved_tensors
-        return dh * grad.to(dh.dtype), (dW * grad).to(ctx.W_dtype), None, None
+        return dh * grad.to(dh.dtype), (dW * grad).to(ctx.W_dtype), None, None, None
 
 
 def full_softmax_pieces(module, h, target, valid, budget=CE_ELEMENTS):
@@ -578,7 +594,9 @@ def full_softmax_pieces(module, h, target, valid, budget=CE_ELEMENTS):
     """
     targets = torch.where(valid, target, -100)
     rows = max(1, budget // max(module.n_items, 1))
-    return LinearCrossEntropy.apply(h, module.output_weights(), targets, rows) / valid.sum().clamp(min=1)
+    kind = h.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else h.dtype
+    return LinearCrossEntropy.apply(h, module.output_weights(), targets, rows, dtype) / valid.sum().clamp(min=1)
 
 
 class SequenceTrainer(GradientTrainer):
