@@ -151,17 +151,31 @@ def _host_grams(X, device):
 
 
 def _sparse_grams(X, weights, normalize):
-    """The Gram matrices of :meth:`EASETrainer._dense_grams` by sparse products on the host (float32)."""
+    """The Gram matrices of :meth:`EASETrainer._dense_grams` by sparse products on the host (float32).
+
+    torch's CSR product (multithreaded) took 2.7 s where scipy's took 3.7 s at four times the
+    ML-1M shape (24,160 x 3,706, 4 M interactions), the Gram matrix then most of the fit.
+    """
     X = sp.csr_matrix(X, dtype=np.float32)
-    Xi = X
-    if normalize:
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        Xi = sp.diags(1.0 / np.maximum(norms, 1e-12)) @ X
-    Xw = Xi if weights is None else sp.diags(weights.astype(np.float32)) @ Xi
-    XwT = sp.csr_matrix(Xw.T)
-    reg = torch.from_numpy((XwT @ Xi).toarray())
-    cross = torch.from_numpy((XwT @ X).toarray()) if normalize else None
+    lengths = np.diff(X.indptr)
+
+    def scaled(M, row_factors):  # rows scaled in place of a copy: the canonical structure is kept
+        M = M.copy()
+        M.data *= np.repeat(row_factors.astype(np.float32), lengths)
+        return M
+
+    Xi = scaled(X, 1.0 / np.maximum(np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel()), 1e-12)) if normalize else X
+    Xw = Xi if weights is None else scaled(Xi, weights)
+    XwT = _torch_csr(Xw.T.tocsr())
+    reg = torch.sparse.mm(XwT, _torch_csr(Xi)).to_dense()
+    cross = torch.sparse.mm(XwT, _torch_csr(X)).to_dense() if normalize else None
     return reg, cross
+
+
+def _torch_csr(M):
+    """A canonical scipy CSR matrix as a torch CSR tensor on the CPU (the same float32 values)."""
+    return DeviceCSR.from_scipy(M, torch.device("cpu"))._sparse()
+
 
 #: Largest relative residual ``|A P v - v| / |v|`` accepted from a float32 inverse; above it
 #: the solve is repeated in float64.
