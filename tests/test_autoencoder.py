@@ -132,7 +132,7 @@ def test_normalized_gradient_layer_approaches_ease_with_normalize():
     exact = plain_ease(alpha=0.2, normalize=True, device="cpu").fit(X)
     sgd = AutoencoderRecommender((), loss="mse", early_stopping=False, input_dropout=0.0, normalize=True, alpha=0.2,
                                  learning_rate=0.05, batch_size=X.shape[0], max_iter=400, random_state=0,
-                                 device="cpu").fit(X)
+                                 mixed_precision=False, device="cpu").fit(X)  # converges to float32 accuracy
     np.testing.assert_allclose(sgd.predict(X), exact.predict(X), atol=2e-2)
     plain = plain_ease(alpha=0.2, device="cpu").fit(X)
     assert np.abs(plain.predict(X) - exact.predict(X)).max() > 0.1
@@ -338,7 +338,7 @@ def test_kl_weight_grows_with_the_steps_taken(planted):
     train, _, _ = planted
     model = AutoencoderRecommender((8, 4), variational=True, input_dropout=0.0, normalize=False, beta=0.3,
                                    anneal_steps=10, alpha=0.0, max_iter=1, batch_size=64, random_state=0,
-                                   device="cpu").fit(train)
+                                   mixed_precision=False, device="cpu").fit(train)  # compared in float32 below
     idx = torch.arange(40)
     x = torch.as_tensor(train[:40].toarray(), dtype=torch.float32)
     with torch.no_grad():
@@ -449,3 +449,28 @@ def test_the_item_item_layer_refuses_when_the_device_lacks_memory(monkeypatch):
     AutoencoderRecommender((8,), max_iter=1, device="cpu").fit(X)  # hidden layers: no n² matrix, no check
     monkeypatch.setattr(device_module, "free_memory", lambda device: need)
     assert model.fit(X).n_items_ == 40
+
+
+@pytest.mark.parametrize("native, asked", [(True, True), (True, False), (False, True)])
+def test_mixed_precision_autocasts_only_the_training_forward_pass(monkeypatch, planted, native, asked):
+    """With bfloat16 instructions (and ``mixed_precision=True``) the training forward pass runs
+    its layers in bfloat16; validation and every score stay float32."""
+    monkeypatch.setattr(device_module, "cpu_bf16_native", lambda: native)
+    train, X_hist, _ = planted
+    seen = []
+
+    def hook(module, inputs, output):
+        if isinstance(module, AutoencoderModule):
+            seen.append((torch.is_grad_enabled(), output[0].dtype))  # the logits
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        model = AutoencoderRecommender((8, 4), max_iter=2, batch_size=64, n_iter_no_change=5, random_state=0,
+                                       mixed_precision=asked, device="cpu").fit(train)
+        training = {dtype for grad, dtype in seen if grad}
+        seen.clear()
+        scores = model.predict(X_hist[:5])
+    finally:
+        handle.remove()
+    assert training == {torch.bfloat16 if native and asked else torch.float32}
+    assert {dtype for _, dtype in seen} == {torch.float32} and scores.dtype == np.float32

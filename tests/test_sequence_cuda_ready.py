@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from skrec._torch import device as device_module
 from skrec._torch import make_generator
 from skrec.model_selection import holdout_split
 from skrec.sequence import SequenceModule, SequenceTransformer
@@ -74,7 +75,7 @@ def test_autocast_only_on_gpus_that_run_bfloat16(monkeypatch, capability, on):
     else:
         assert isinstance(ctx, nullcontext)
     assert asked == [CUDA]
-    monkeypatch.setattr(_transformer, "_cpu_bf16_native", lambda: False)
+    monkeypatch.setattr(device_module, "cpu_bf16_native", lambda: False)
     assert isinstance(_autocast(CUDA, False), nullcontext) and isinstance(_autocast(torch.device("cpu"), True),
                                                                           nullcontext)
     assert asked == [CUDA]  # neither the CPU nor mixed_precision=False asks the device
@@ -84,7 +85,7 @@ def test_autocast_only_on_gpus_that_run_bfloat16(monkeypatch, capability, on):
 def test_autocast_on_cpus_with_bfloat16_instructions(monkeypatch, native):
     """A CPU with AVX512-BF16 or AMX runs the forward pass under bfloat16 autocast, silently;
     any other CPU in float32, silently."""
-    monkeypatch.setattr(_transformer, "_cpu_bf16_native", lambda: native)
+    monkeypatch.setattr(device_module, "cpu_bf16_native", lambda: native)
     cpu = torch.device("cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

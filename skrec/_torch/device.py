@@ -11,7 +11,12 @@ import torch
 
 from ..utils.validation import raise_invalid
 
-__all__ = ["resolve_device", "loading_device", "make_generator", "free_memory", "require_memory", "full_precision", "DeviceCSR"]
+__all__ = ["resolve_device", "loading_device", "make_generator", "free_memory", "require_memory", "full_precision",
+           "BF16_CAPABILITY", "cpu_bf16_native", "bf16_native", "autocast_bf16", "check_mixed_precision", "no_autocast",
+           "DeviceCSR"]
+
+#: Lowest CUDA compute capability whose tensor cores run bfloat16 (Ampere): autocast needs it.
+BF16_CAPABILITY = (8, 0)
 
 
 def resolve_device(device="auto"):
@@ -129,6 +134,84 @@ def full_precision():
         yield
     finally:
         put(saved)
+
+
+def cpu_bf16_native():
+    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX).
+
+    Examples
+    --------
+    >>> isinstance(cpu_bf16_native(), bool)
+    True
+    """
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in ("_is_avx512_bf16_supported",
+                                                                             "_is_amx_tile_supported"))
+
+
+def bf16_native(device):
+    """Whether ``device`` runs bfloat16 products natively: a CUDA device of capability >= 8.0
+    (:data:`BF16_CAPABILITY`), or a CPU with AVX512-BF16 or AMX.
+
+    Examples
+    --------
+    >>> bf16_native(torch.device("cpu")) == cpu_bf16_native()
+    True
+    """
+    if device.type == "cpu":
+        return cpu_bf16_native()
+    return device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY
+
+
+def autocast_bf16(device, mixed_precision):
+    """bfloat16 autocast when ``mixed_precision`` is asked on a device that runs it natively; a
+    no-op context elsewhere.
+
+    Examples
+    --------
+    >>> with autocast_bf16(torch.device("cpu"), False):
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.float32
+    """
+    if mixed_precision and bf16_native(device):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def check_mixed_precision(device, mixed_precision):
+    """Whether a fit with ``mixed_precision`` runs under autocast on ``device``.
+
+    A CUDA device below :data:`BF16_CAPABILITY` warns once (``RuntimeWarning``) and runs in
+    float32; a CPU without bfloat16 instructions runs in float32 silently.
+
+    Examples
+    --------
+    >>> check_mixed_precision(torch.device("cpu"), False)
+    False
+    """
+    if not mixed_precision or device.type not in ("cuda", "cpu"):
+        return False
+    if bf16_native(device):
+        return True
+    if device.type == "cpu":
+        return False
+    major, minor = torch.cuda.get_device_capability(device)
+    warnings.warn(f"mixed_precision=True needs a CUDA device of compute capability {BF16_CAPABILITY[0]}."
+                  f"{BF16_CAPABILITY[1]} or higher for bfloat16; {device} has {major}.{minor}, so the model "
+                  "runs in float32 (set mixed_precision=False to silence this warning).", RuntimeWarning,
+                  stacklevel=3)
+    return False
+
+
+def no_autocast(device):
+    """A context that turns off any autocast active on ``device``'s type.
+
+    Examples
+    --------
+    >>> with torch.autocast("cpu", dtype=torch.bfloat16), no_autocast(torch.device("cpu")):
+    ...     (torch.ones(2, 2) @ torch.ones(2, 2)).dtype
+    torch.float32
+    """
+    return torch.autocast(device.type, enabled=False)
 
 
 def require_memory(need, device, n_items, what, advice):

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from .._torch import DeviceCSR, GradientTrainer
-from .._torch.device import require_memory
+from .._torch.device import autocast_bf16, check_mixed_precision, require_memory
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
 from ..losses import kl_divergence, reconstruction_loss
@@ -88,6 +88,11 @@ class AutoencoderRecommender(TorchRecommender):
         EASE's ``lambda`` and scikit-learn's MLP ``alpha``): each batch adds
         ``alpha / n_rows * Σ W²`` to its mean row loss.
     optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
+    mixed_precision : bool, default=True
+        bfloat16 autocast of the training forward pass where the device runs bfloat16
+        products natively: CUDA devices of compute capability 8.0 or higher and CPUs with
+        AVX512-BF16 or AMX instructions (an older GPU warns once and trains in float32). The
+        loss, validation and every score are float32.
     learning_rate : float, default=2e-3
     batch_size : int, default=250
         Rows per batch.
@@ -212,12 +217,13 @@ class AutoencoderRecommender(TorchRecommender):
         n_shared_negatives=dict(kind="int", low=0),
         alpha=dict(kind="float", low=0),
         optimizer=dict(kind="str", options=("adam", "adamw", "adagrad", "sgd")),
+        mixed_precision=dict(kind="bool"),
     )
 
     def __init__(self, hidden_layer_sizes=(600, 200), *, activation="tanh", input_dropout=0.5, loss="multinomial",
                  variational=False, beta=0.2, anneal_steps=20000, tied=False, normalize=True, user_norm=0.0,
                  item_norm=0.0, negative_sampling=False, n_shared_negatives=0, alpha=0.01, optimizer="adam",
-                 learning_rate=2e-3, batch_size=250, max_iter=200, early_stopping=True, validation_fraction=0.1,
+                 mixed_precision=True, learning_rate=2e-3, batch_size=250, max_iter=200, early_stopping=True, validation_fraction=0.1,
                  n_iter_no_change=10, tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0,
                  checkpoint_path=None, warm_start=False, device="auto", random_state=None, verbose=0):
         store_params(self, locals())
@@ -257,6 +263,7 @@ class AutoencoderRecommender(TorchRecommender):
 
     def _make_trainer(self, X, *, generator, seed, warm, previous=None):
         spec = self._spec
+        check_mixed_precision(self.device_, spec["mixed_precision"])
         if not spec["hidden_layer_sizes"]:  # the item-item layer: n_items² parameters
             require_memory(item_item_bytes(*X.shape, spec["batch_size"]), self.device_, X.shape[1], "layer trains on",
                            "use EASE for its closed form, or hidden layers")
@@ -386,8 +393,11 @@ class AutoencoderTrainer(GradientTrainer):
         noise = None
         if s["variational"]:
             noise = torch.randn((x.shape[0], s["hidden_layer_sizes"][-1]), generator=generator, device=x.device)
-        logits, mu, logvar = self.module(inp, noise, items)
-        loss = reconstruction_loss(s["loss"], logits, x)  # [B]
+        with autocast_bf16(x.device, s["mixed_precision"]):
+            logits, mu, logvar = self.module(inp, noise, items)
+        if s["variational"]:
+            mu, logvar = mu.float(), logvar.float()
+        loss = reconstruction_loss(s["loss"], logits.float(), x)  # [B], in float32
         if s["variational"]:
             beta = s["beta"] if s["anneal_steps"] == 0 else min(s["beta"], self.n_steps / s["anneal_steps"])
             loss = loss + beta * kl_divergence(mu, logvar)

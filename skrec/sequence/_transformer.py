@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
-from contextlib import nullcontext
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._torch import DeviceCSR, GradientTrainer
+from .._torch.device import autocast_bf16 as _autocast
+from .._torch.device import check_mixed_precision as _check_mixed_precision
+from .._torch.device import no_autocast as _no_autocast
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
 from ..losses import bce_loss, sampled_softmax_loss
@@ -27,58 +28,12 @@ __all__ = ["SequenceTransformer", "ADAM_BETAS"]
 #: Adam's moment decay rates for the transformer, as in SASRec's reference code.
 ADAM_BETAS = (0.9, 0.98)
 
-#: Lowest CUDA compute capability whose tensor cores run bfloat16 (Ampere): autocast needs it.
-BF16_CAPABILITY = (8, 0)
-
 #: Most logits (positions x items) one piece of the full-softmax loss holds on a GPU.
 CE_ELEMENTS = 2**27
 
 #: The same on the CPU: pieces whose logits stay in cache (2 MiB of float32; 2**18 to 2**21
 #: measured within 12 % of each other at the ML-1M shape, 2**19 the fastest).
 CPU_CE_ELEMENTS = 2**19
-
-
-def _cpu_bf16_native():
-    """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX)."""
-    return any(getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported",
-                                                                       "_is_amx_tile_supported"))
-
-
-def _bf16_native(device):
-    """Whether ``device`` runs bfloat16 products natively: a CUDA device of capability >= 8.0,
-    or a CPU with AVX512-BF16 or AMX."""
-    if device.type == "cpu":
-        return _cpu_bf16_native()
-    return device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY
-
-
-def _autocast(device, mixed_precision):
-    """bfloat16 autocast when asked on a device that runs it natively; a no-op elsewhere."""
-    if mixed_precision and _bf16_native(device):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return nullcontext()
-
-
-def _check_mixed_precision(device, mixed_precision):
-    """Whether the fit runs under autocast; warns once when a CUDA device cannot run it (a CPU
-    without bfloat16 instructions runs in float32 silently)."""
-    if not mixed_precision or device.type not in ("cuda", "cpu"):
-        return False
-    if _bf16_native(device):
-        return True
-    if device.type == "cpu":
-        return False
-    major, minor = torch.cuda.get_device_capability(device)
-    warnings.warn(f"mixed_precision=True needs a CUDA device of compute capability {BF16_CAPABILITY[0]}."
-                  f"{BF16_CAPABILITY[1]} or higher for bfloat16; {device} has {major}.{minor}, so the model "
-                  "runs in float32 (set mixed_precision=False to silence this warning).", RuntimeWarning,
-                  stacklevel=3)
-    return False
-
-
-def _no_autocast(device):
-    """A context that turns off any autocast active on ``device``'s type."""
-    return torch.autocast(device.type, enabled=False)
 
 
 def inference_rows(n_items, max_seq_len, d, ff_dim, budget=2**24):
