@@ -504,16 +504,23 @@ class LinearCrossEntropy(torch.autograd.Function):
             dh = torch.empty_like(h)
             dW = torch.zeros(W.shape, dtype=torch.float32, device=W.device)
             total = torch.zeros((), dtype=torch.float32, device=h.device)
-            for start in range(0, h.shape[0], rows):
-                hc = h.detach()[start:start + rows].to(dtype)
-                loss, g = _ce_piece(hc, Wc, target[start:start + rows])
+            n = h.shape[0]
+            for stop in range(rows, n + rows, rows):
+                # Every piece has ``rows`` rows: the last one ends at ``n`` and overlaps the one
+                # before, its overlap ignored, so the products see one shape per fit (oneDNN
+                # keeps a primitive, and its memory, per shape).
+                start, new = max(min(stop, n) - rows, 0), min(stop - rows, n)
+                t = target[start:stop]
+                if new > start:
+                    t = torch.where(torch.arange(t.shape[0], device=t.device) < new - start, -100, t)
+                hc = h.detach()[start:stop].to(dtype)
+                loss, g = _ce_piece(hc, Wc, t)
                 total += loss
                 if dtype == torch.float32:
-                    torch.mm(g, Wc, out=dh[start:start + rows])
                     dW.addmm_(g.t(), hc)
                 else:
-                    dh[start:start + rows] = g @ Wc
                     dW += (g.t() @ hc).float()
+                dh[new:stop] = (g @ Wc)[new - start:]
         ctx.save_for_backward(dh, dW)
         ctx.W_dtype = W.dtype
         return total
@@ -596,8 +603,8 @@ class SequenceTrainer(GradientTrainer):
         gaps = self.gaps[idx] if self.gaps is not None else None
         ratings = self.ratings[idx] if self.ratings is not None else None
         compact = self.compact
-        if compact:
-            w = int(lengths.max())
+        if compact:  # the longest sequence, rounded up to 8 so that a fit sees few shapes
+            w = min(-(-int(lengths.max()) // 8) * 8, items.shape[1])
             items = items[:, :w]
             gaps = gaps[:, :w] if gaps is not None else None
             ratings = ratings[:, :w] if ratings is not None else None
