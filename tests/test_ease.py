@@ -360,3 +360,22 @@ def test_the_inverse_is_float32_only_where_float32_is_exact_enough():
     assert ill.dtype == torch.float32  # the caller's matrix is left as it was
     with pytest.raises(ValueError, match="^alpha must be large enough"):
         _ease.spd_inverse(-torch.eye(3), "alpha", 0.0)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_torch_and_scipy_host_grams_fit_the_same_model(monkeypatch, normalize):
+    """Small catalogues take torch's CSR product for the host Gram matrix, large ones scipy's:
+    the same matrices, so the same model."""
+    monkeypatch.setattr(_ease, "_sparse_gram_is_cheaper", lambda X: True)  # the host's sparse products
+    calls = []
+    original = _ease._torch_csr
+    monkeypatch.setattr(_ease, "_torch_csr", lambda M: calls.append(M.shape) or original(M))
+    X = planted_implicit()
+    model = dict(alpha=5.0, user_norm=0.5, normalize=normalize, device="cpu")
+    via_torch = EASE(**model).fit(X).module_.item_item.detach().clone()
+    assert calls
+    calls.clear()
+    monkeypatch.setattr(_ease, "TORCH_GRAM_ITEMS", 0)
+    via_scipy = EASE(**model).fit(X).module_.item_item.detach()
+    assert not calls
+    torch.testing.assert_close(via_torch, via_scipy, rtol=1e-5, atol=1e-6)
