@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .utils.validation import raise_invalid
 
 __all__ = ["bpr_loss", "bce_loss", "mse_loss", "multinomial_loss", "kl_divergence", "full_softmax_loss",
-           "sampled_softmax_loss", "reconstruction_loss"]
+           "linear_cross_entropy", "LinearCrossEntropy", "sampled_softmax_loss", "reconstruction_loss"]
 
 
 def bpr_loss(pos, neg, weights=None):
@@ -143,6 +143,110 @@ def full_softmax_loss(logits, targets):
     1.3863
     """
     return F.cross_entropy(logits.float(), targets, ignore_index=-100)
+
+
+def _ce_piece(h, W, target):
+    """Summed cross-entropy of the logits ``h @ W.T`` (float32) against ``target`` (``-100``
+    ignored), and its gradient with respect to the logits, ``softmax - onehot`` (zero on
+    ignored rows), in ``h``'s dtype. One ``exp`` pass, in place."""
+    z = (h @ W.t()).float()  # [r, n_items]
+    valid = (target >= 0).to(z.dtype).unsqueeze(1)
+    t = target.clamp(min=0).unsqueeze(1)
+    picked = z.gather(1, t)
+    top = z.amax(1, keepdim=True)
+    z.sub_(top).exp_()
+    norm = z.sum(1, keepdim=True)
+    total = ((top + norm.log() - picked) * valid).sum()
+    z.mul_(valid / norm).scatter_add_(1, t, -valid)  # softmax - onehot, zero on ignored rows
+    return total, z.to(h.dtype)
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """Summed full-softmax cross-entropy of ``h @ W.T``, its gradients formed piece by piece in
+    the forward pass.
+
+    Each piece of rows computes its logits, the loss, ``softmax - onehot`` and that piece's
+    share of both gradients (``g W`` and ``gᵀ h``) while its logits are in cache; no
+    ``[N, n_items]`` tensor is kept for the backward pass, which only scales the stored
+    gradients. Arguments: ``h``, ``W``, the targets (``-100`` ignored), the rows per piece and
+    the dtype of the products (bfloat16 under autocast); the softmax and the item gradient's
+    sum are float32.
+
+    Examples
+    --------
+    >>> g = torch.Generator().manual_seed(0)
+    >>> h = torch.randn(5, 3, generator=g, requires_grad=True)
+    >>> W = torch.randn(7, 3, generator=g, requires_grad=True)
+    >>> t = torch.tensor([0, 6, -100, 2, 2])
+    >>> loss = LinearCrossEntropy.apply(h, W, t, 2, torch.float32)
+    >>> bool(torch.allclose(loss, F.cross_entropy(h @ W.T, t, ignore_index=-100, reduction="sum")))
+    True
+    """
+
+    @staticmethod
+    def forward(ctx, h, W, target, rows, dtype):
+        with torch.autocast(h.device.type, enabled=False):
+            Wc = W.detach().to(dtype)
+            dh = torch.empty_like(h)
+            dW = torch.zeros(W.shape, dtype=torch.float32, device=W.device)
+            total = torch.zeros((), dtype=torch.float32, device=h.device)
+            n = h.shape[0]
+            for stop in range(rows, n + rows, rows):
+                # Every piece has ``rows`` rows: the last one ends at ``n`` and overlaps the one
+                # before, its overlap ignored, so the products see one shape per fit (oneDNN
+                # keeps a primitive, and its memory, per shape).
+                start, new = max(min(stop, n) - rows, 0), min(stop - rows, n)
+                t = target[start:stop]
+                if new > start:
+                    t = torch.where(torch.arange(t.shape[0], device=t.device) < new - start, -100, t)
+                hc = h.detach()[start:stop].to(dtype)
+                loss, g = _ce_piece(hc, Wc, t)
+                total += loss
+                if dtype == torch.float32:
+                    dW.addmm_(g.t(), hc)
+                else:
+                    dW += (g.t() @ hc).float()
+                dh[new:stop] = (g @ Wc)[new - start:]
+        ctx.save_for_backward(dh, dW)
+        ctx.W_dtype = W.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        dh, dW = ctx.saved_tensors
+        return dh * grad.to(dh.dtype), (dW * grad).to(ctx.W_dtype), None, None, None
+
+
+def linear_cross_entropy(h, W, targets, rows, dtype=None):
+    """Summed full-softmax cross-entropy of the logits ``h @ W.T``, never holding more than
+    ``rows`` rows of them (:class:`LinearCrossEntropy`).
+
+    Parameters
+    ----------
+    h : torch.Tensor of shape (N, d)
+        Hidden states.
+    W : torch.Tensor of shape (n_items, d)
+        Output item vectors.
+    targets : torch.Tensor of int64, shape (N,)
+        Target item of each row; ``-100`` is ignored.
+    rows : int
+        Rows per piece.
+    dtype : torch.dtype, optional
+        Dtype of the products (bfloat16 under autocast); ``h``'s by default. The softmax is
+        float32.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d, float32: the sum over the rows not ignored.
+
+    Examples
+    --------
+    >>> h, W = torch.zeros(3, 2, requires_grad=True), torch.zeros(4, 2)
+    >>> round(float(linear_cross_entropy(h, W, torch.tensor([1, -100, 3]), rows=2).detach()), 4)  # 2 log 4
+    2.7726
+    """
+    return LinearCrossEntropy.apply(h, W, targets, rows, h.dtype if dtype is None else dtype)
 
 
 def sampled_softmax_loss(pos, neg, collide=None, valid=None):

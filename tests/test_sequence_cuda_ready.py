@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from skrec import losses
 from skrec._torch import device as device_module
 from skrec._torch import make_generator
 from skrec.model_selection import holdout_split
@@ -52,13 +53,13 @@ def loss_and_grads(trainer, idx, *, compact, budget):
 
 def record_pieces(monkeypatch):
     pieces = []
-    original = _transformer._ce_piece
+    original = losses._ce_piece
 
     def recording(h, W, target):
         pieces.append(h.shape[0] * W.shape[0])
         return original(h, W, target)
 
-    monkeypatch.setattr(_transformer, "_ce_piece", recording)
+    monkeypatch.setattr(losses, "_ce_piece", recording)
     return pieces
 
 
@@ -102,13 +103,13 @@ def test_the_fused_softmax_runs_its_products_in_the_autocast_dtype(monkeypatch):
     """Under autocast the loss's products take its dtype (their inputs cast to it), the softmax
     stays float32, and the loss and gradients stay close to the float32 ones."""
     dtypes = []
-    original = _transformer._ce_piece
+    original = losses._ce_piece
 
     def recording(h, W, target):
         dtypes.append((h.dtype, W.dtype))
         return original(h, W, target)
 
-    monkeypatch.setattr(_transformer, "_ce_piece", recording)
+    monkeypatch.setattr(losses, "_ce_piece", recording)
     torch.manual_seed(0)  # test data only
     m = SequenceModule(40, 6, 16, 1, 2, 16, 0.0, causal=True, tied=True)
     h = torch.randn(50, 16, requires_grad=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -136,6 +137,7 @@ def full_precision():
         put(saved)
 
 
+@functools.lru_cache(maxsize=None)  # asked at every training step; the answer never changes
 def cpu_bf16_native():
     """Whether this CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX).
 

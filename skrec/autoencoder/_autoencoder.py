@@ -316,7 +316,7 @@ def normalized_input(x, normalize):
 
 
 def row_weights(X, user_norm, device):
-    """``n_u ** -user_norm`` per row of ``X`` as float64 on ``device`` (``None`` when 0).
+    """``n_u ** -user_norm`` per row of ``X`` as float32 on ``device`` (``None`` when 0).
 
     Examples
     --------
@@ -327,7 +327,7 @@ def row_weights(X, user_norm, device):
     if not user_norm:
         return None
     counts = np.maximum(np.diff(X.indptr), 1).astype(np.float64)
-    return torch.as_tensor(counts ** -user_norm, device=device)
+    return torch.as_tensor(counts ** -user_norm, dtype=torch.float32, device=device)
 
 
 def item_scale(X, item_norm, device):
@@ -368,8 +368,7 @@ class AutoencoderTrainer(GradientTrainer):
         self.dense = self.csr.to_dense() if X.shape[0] * X.shape[1] <= DENSE_LIMIT else None
         self.n_samples = X.shape[0]
         self.item_scale = item_scale(X, spec["item_norm"], device)
-        weights = row_weights(X, spec["user_norm"], device)
-        self.weights = None if weights is None else weights.float()
+        self.weights = row_weights(X, spec["user_norm"], device)
         self.has_validation = X_val is not None
         if self.has_validation:
             self.val_hist, self.val_held = (DeviceCSR.from_scipy(part, device) for part in X_val)

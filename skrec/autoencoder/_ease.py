@@ -124,7 +124,7 @@ class EASETrainer(Trainer):
             stop = min(start + self.rows_per_batch, X.shape[0])
             x = csr.slice_rows(start, stop).to_dense()
             xi = normalized_input(x, normalize)
-            xw = xi if weights is None else xi * weights[start:stop, None].float()
+            xw = xi if weights is None else xi * weights[start:stop, None]
             reg.addmm_(xw.T, xi)
             if cross is not None:
                 cross.addmm_(xw.T, x)

@@ -148,8 +148,9 @@ class PairLoss(torch.autograd.Function):
             g = g * weights.unsqueeze(1)
         rate = 2.0 * ctx.alpha * grad / B  # the penalty's gradient factor per sample
         g_pos = -g.sum(1)  # d loss / d s_b
-        # addcmul with a [B, 1] factor broadcast over d runs several times slower than mul, then add
-        if K == 1:  # a batched [1, 1] x [1, d] product is several times slower than the elementwise form
+        # K == 1: a batched [1, 1] x [1, d] product is several times slower than the elementwise
+        # form, and addcmul with a [B, 1] factor broadcast over d several times slower than mul, add
+        if K == 1:
             dp = (qj[:, 0] * g).add_(qi * g_pos.unsqueeze(1)).add_(p * rate)
         else:
             dp = torch.baddbmm(p.unsqueeze(1), g.unsqueeze(1), qj, beta=rate).squeeze(1).add_(qi * g_pos.unsqueeze(1))

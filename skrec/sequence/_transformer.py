@@ -7,7 +7,6 @@ import math
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .._torch import DeviceCSR, GradientTrainer
@@ -16,7 +15,7 @@ from .._torch.device import check_mixed_precision as _check_mixed_precision
 from .._torch.device import no_autocast as _no_autocast
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
-from ..losses import bce_loss, sampled_softmax_loss
+from ..losses import bce_loss, linear_cross_entropy, sampled_softmax_loss
 from ..model_selection import holdout_split
 from ..model_selection._heldout import unwrap_heldout
 from ..utils.validation import check_heldout, check_interactions, raise_invalid
@@ -458,83 +457,10 @@ def exact_scores(module, h):
         return module.scores(h.float())
 
 
-def _ce_piece(h, W, target):
-    """Summed cross-entropy of the logits ``h @ W.T`` (float32) against ``target`` (``-100``
-    ignored), and its gradient with respect to the logits, ``softmax - onehot`` (zero on
-    ignored rows), in ``h``'s dtype. One ``exp`` pass, in place."""
-    z = (h @ W.t()).float()  # [r, n_items]
-    valid = (target >= 0).to(z.dtype).unsqueeze(1)
-    t = target.clamp(min=0).unsqueeze(1)
-    picked = z.gather(1, t)
-    top = z.amax(1, keepdim=True)
-    z.sub_(top).exp_()
-    norm = z.sum(1, keepdim=True)
-    total = ((top + norm.log() - picked) * valid).sum()
-    z.mul_(valid / norm).scatter_add_(1, t, -valid)  # softmax - onehot, zero on ignored rows
-    return total, z.to(h.dtype)
-
-
-class LinearCrossEntropy(torch.autograd.Function):
-    """Summed full-softmax cross-entropy of ``h @ W.T``, its gradients formed piece by piece in
-    the forward pass.
-
-    Each piece of rows computes its logits, the loss, ``softmax - onehot`` and that piece's
-    share of both gradients (``g W`` and ``gᵀ h``) while its logits are in cache; no
-    ``[N, n_items]`` tensor is kept for the backward pass, which only scales the stored
-    gradients. Arguments: ``h``, ``W``, the targets (``-100`` ignored), the rows per piece and
-    the dtype of the products (bfloat16 under autocast); the softmax and the item gradient's
-    sum are float32.
-
-    Examples
-    --------
-    >>> g = torch.Generator().manual_seed(0)
-    >>> h = torch.randn(5, 3, generator=g, requires_grad=True)
-    >>> W = torch.randn(7, 3, generator=g, requires_grad=True)
-    >>> t = torch.tensor([0, 6, -100, 2, 2])
-    >>> loss = LinearCrossEntropy.apply(h, W, t, 2, torch.float32)
-    >>> want = F.cross_entropy(h @ W.T, t, ignore_index=-100, reduction="sum")
-    >>> bool(torch.allclose(loss, want))
-    True
-    """
-
-    @staticmethod
-    def forward(ctx, h, W, target, rows, dtype):
-        with torch.autocast(h.device.type, enabled=False):
-            Wc = W.detach().to(dtype)
-            dh = torch.empty_like(h)
-            dW = torch.zeros(W.shape, dtype=torch.float32, device=W.device)
-            total = torch.zeros((), dtype=torch.float32, device=h.device)
-            n = h.shape[0]
-            for stop in range(rows, n + rows, rows):
-                # Every piece has ``rows`` rows: the last one ends at ``n`` and overlaps the one
-                # before, its overlap ignored, so the products see one shape per fit (oneDNN
-                # keeps a primitive, and its memory, per shape).
-                start, new = max(min(stop, n) - rows, 0), min(stop - rows, n)
-                t = target[start:stop]
-                if new > start:
-                    t = torch.where(torch.arange(t.shape[0], device=t.device) < new - start, -100, t)
-                hc = h.detach()[start:stop].to(dtype)
-                loss, g = _ce_piece(hc, Wc, t)
-                total += loss
-                if dtype == torch.float32:
-                    dW.addmm_(g.t(), hc)
-                else:
-                    dW += (g.t() @ hc).float()
-                dh[new:stop] = (g @ Wc)[new - start:]
-        ctx.save_for_backward(dh, dW)
-        ctx.W_dtype = W.dtype
-        return total
-
-    @staticmethod
-    def backward(ctx, grad):
-        dh, dW = ctx.saved_tensors
-        return dh * grad.to(dh.dtype), (dW * grad).to(ctx.W_dtype), None, None, None
-
-
 def full_softmax_pieces(module, h, target, valid, budget=CE_ELEMENTS):
     """Mean full-softmax cross-entropy of the valid rows of ``h`` ``[N, d]``, in bounded pieces.
 
-    :class:`LinearCrossEntropy` over pieces of at most ``budget`` logits: memory never holds
+    :func:`~skrec.losses.linear_cross_entropy` over pieces of at most ``budget`` logits: memory never holds
     more than one piece's logits, and the pieces need no host synchronisation. On the CPU a
     cache-sized budget (:data:`CPU_CE_ELEMENTS`) makes the loss and its gradients 2-3 times
     faster than materialising every logit.
@@ -558,7 +484,7 @@ def full_softmax_pieces(module, h, target, valid, budget=CE_ELEMENTS):
     rows = max(1, budget // max(module.n_items, 1))
     kind = h.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else h.dtype
-    return LinearCrossEntropy.apply(h, module.output_weights(), targets, rows, dtype) / valid.sum().clamp(min=1)
+    return linear_cross_entropy(h, module.output_weights(), targets, rows, dtype) / valid.sum().clamp(min=1)
 
 
 class SequenceTrainer(GradientTrainer):
