@@ -134,3 +134,24 @@ def test_reconstruction_loss_names_each_formula(rng):
 def test_reconstruction_loss_rejects_an_unknown_name():
     with pytest.raises(ValueError, match="loss must be one of 'multinomial', 'bce', 'mse'; got 'logistic'."):
         reconstruction_loss("logistic", torch.zeros(1, 2), torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 50])
+def test_linear_cross_entropy_is_the_summed_cross_entropy_and_its_gradients(rows):
+    """Pieces of any size, the last one overlapping the one before, give autograd's loss and
+    gradients through the materialised logits."""
+    from skrec.losses import linear_cross_entropy
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(20, 4, generator=g, requires_grad=True)
+    W = torch.randn(9, 4, generator=g, requires_grad=True)
+    targets = torch.randint(9, (20,), generator=g)
+    targets[::6] = -100
+    loss = linear_cross_entropy(h, W, targets, rows)
+    loss.backward()
+    got = (loss.detach(), h.grad.clone(), W.grad.clone())
+    h.grad, W.grad = None, None
+    want = torch.nn.functional.cross_entropy(h @ W.T, targets, ignore_index=-100, reduction="sum")
+    want.backward()
+    for a, b in zip(got, (want.detach(), h.grad, W.grad)):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
