@@ -46,6 +46,32 @@ def test_device_csr_slices_and_sums_rows():
     np.testing.assert_allclose(vals.numpy(), coo.data, rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_csr_matmul_matches_scipy_with_empty_rows_slices_and_new_values(dtype):
+    X = sp.random(12, 9, density=0.3, format="csr", random_state=2)
+    keep = np.ones(12)
+    keep[[0, 5, 11]] = 0.0  # empty rows, first and last included
+    X = sp.csr_matrix(sp.diags(keep) @ X)
+    X.eliminate_zeros()
+    D = DeviceCSR.from_scipy(X, CPU, dtype=dtype)
+    dense = torch.randn(9, 4, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    new = torch.arange(1, X.nnz + 1, dtype=dtype)
+    tol = dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(D.matmul(dense).numpy(), X @ dense.numpy(), **tol)
+    np.testing.assert_allclose(D.matmul(dense, values=new).numpy(),
+                               sp.csr_matrix((new.numpy(), X.indices, X.indptr), shape=X.shape) @ dense.numpy(), **tol)
+    np.testing.assert_allclose(D.slice_rows(3, 8).matmul(dense).numpy(), X[3:8] @ dense.numpy(), **tol)
+    assert D.slice_rows(0, 1).matmul(dense).abs().sum() == 0  # a slice with no entries
+    assert D.slice_rows(4, 4).matmul(dense).shape == (0, 4)
+    # the gradient reaches both the dense factor and the values, as through the sparse product
+    dense.requires_grad_(True)
+    values = D.values.clone().requires_grad_(True)
+    D.matmul(dense, values=values).square().sum().backward()
+    A = torch.sparse_csr_tensor(D.indptr, D.indices, D.values, size=X.shape).to_dense()
+    np.testing.assert_allclose(dense.grad.numpy(), (2 * A.T @ (A @ dense.detach())).numpy(), **tol)
+    assert values.grad is not None and values.grad.shape == (X.nnz,)
+
+
 # ------------------------------------------------------------------ loading on another machine
 @pytest.mark.parametrize("saved, available, count, expected, warns", [
     ("cpu", False, 0, "cpu", False),

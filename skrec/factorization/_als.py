@@ -169,11 +169,15 @@ def cg_rows(csr, factors, init, alpha, confidence_weight, exponent, n_steps, gra
     w = confidence_weight * csr.values.to(factors.dtype)  # c - 1 at the stored entries
     factors_t = factors.T.contiguous()
 
+    def dense_part(p):
+        return p @ gram + lam * p
+
     def matvec(p):
-        return p @ gram + lam * p + csr.matmul(factors, values=w * csr.sampled_dots(p, factors_t))
+        return dense_part(p) + csr.matmul(factors, values=w * csr.sampled_dots(p, factors_t))
 
     x = init.clone()
-    r = csr.matmul(factors, values=w + 1.0) - matvec(x)  # Σ c f - A x
+    # Σ c f - A x, its two sparse products in one: Σ_obs (c - w (x·f)) f - (FᵀF + λ) x
+    r = csr.matmul(factors, values=(w + 1.0) - w * csr.sampled_dots(x, factors_t)) - dense_part(x)
     p, rs = r, (r * r).sum(1, keepdim=True)
     for _ in range(n_steps):
         Ap = matvec(p)
