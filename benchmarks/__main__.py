@@ -3,7 +3,7 @@
 Usage::
 
     python -m benchmarks [--dataset latest-small|ml100k|ml1m|beauty|synthetic] [--protocols P1,P2,..]
-        [--models NAME,..] [--folds k1,..|u1,..] [--device auto|cpu|cuda] [--out DIR] [--data-home DIR]
+        [--models NAME,..] [--folds k1,..|u1,..] [--seeds 0,1,..] [--device auto|cpu|cuda] [--out DIR] [--data-home DIR]
     python -m benchmarks tune --dataset D --protocol P [--models NAME,..] [--device ...]
     python -m benchmarks study --list
     python -m benchmarks study NAME [--device ...] [--entries LABEL,..] [--protocols P,..]
@@ -66,11 +66,19 @@ def quality(argv):
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds: every randomised model is fitted once per seed and "
+                             "each metric reported as mean ± standard deviation (default: seed 0 alone)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
+        seeds = [int(s) for s in _names(args.seeds)] if args.seeds else None
+    except ValueError:
+        parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    try:
         records = suite.run(args.dataset, _names(args.protocols), _names(args.models), device=args.device,
-                            data_home=args.data_home, folds=_names(args.folds), progress=not args.no_progress)
+                            data_home=args.data_home, folds=_names(args.folds), seeds=seeds,
+                            progress=not args.no_progress)
     except suite.DataUnavailable as exc:
         print(f"python -m benchmarks: {exc}", file=sys.stderr)
         return 2

@@ -43,8 +43,11 @@ def markdown(records, environment=""):
         rows = [r for r in records if r["protocol"] == protocol]
         metrics = METRICS[protocol]
         folds = max((r.get("n_folds", 1) for r in rows), default=1)
+        seeds = next((r["seeds"] for r in rows if "seeds" in r), None)
         out.append(f"### {rows[0]['dataset']} — {_PROTOCOL_TITLES[protocol]}"
-                   + (f", {folds} folds (times are totals)" if folds > 1 else ""))
+                   + (f", {folds} folds (times are totals)" if folds > 1 else "")
+                   + (f"; mean ± standard deviation over seeds {', '.join(map(str, seeds))} (times per seed;"
+                      " a deterministic model fitted once)" if seeds else ""))
         out.append("")
         out.append("| model | " + " | ".join(metrics) + " | fit s | predict s | peak RSS MiB | CUDA peak MiB | device |")
         out.append("|---|" + "---:|" * (len(metrics) + 4) + "---|")
@@ -53,7 +56,8 @@ def markdown(records, environment=""):
                 out.append(f"| {r['model']} | " + " | ".join(["–"] * (len(metrics) + 4)) + f" | {r['status']} |")
                 continue
             name = f"**{r['model']}**" if r["family"] == "skrec" else r["model"]
-            cells = [_fmt(r[m]) for m in metrics] + [f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}",
+            cells = [_fmt(r[m]) + (f" ± {r[m + '_sd']:.4f}" if m + "_sd" in r else "") for m in metrics] + [
+                f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}",
                                                    f"{r['peak_rss_mib']:.0f}", _fmt(r["cuda_peak_mib"]), r["device"]]
             out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
@@ -69,7 +73,8 @@ def write(records, out_dir, environment="", command=""):
     (out_dir / "results.json").write_text(json.dumps(
         {"command": command, "environment": environment, "records": records}, indent=1, default=str))
     keys = ["dataset", "protocol", "model", "family", "status", *dict.fromkeys(
-        m for p in METRICS.values() for m in p), "n_folds", *_COLUMNS, "n_iter"]
+        m for p in METRICS.values() for m in p), *dict.fromkeys(
+        f"{m}_sd" for p in METRICS.values() for m in p), "n_folds", *_COLUMNS, "n_iter"]
     with open(out_dir / "results.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, keys, extrasaction="ignore")
         writer.writeheader()

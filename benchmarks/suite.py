@@ -36,7 +36,7 @@ from benchmarks._common import (default_data_home, load_beauty_order, load_ml1m_
                                p4_split, positives_with_time, timed)
 from benchmarks.params import FIXED, PARAMS
 
-__all__ = ["CATALOGUE", "DATASETS", "DEFAULT_PROTOCOLS", "TIME_CUT", "DataUnavailable", "load_splits", "METRICS", "SELECT", "Spec", "protocol_split", "build", "run", "skrec_runtime"]
+__all__ = ["CATALOGUE", "DATASETS", "DEFAULT_PROTOCOLS", "TIME_CUT", "DataUnavailable", "load_splits", "METRICS", "combine_seeds", "seeded", "SELECT", "Spec", "protocol_split", "build", "run", "skrec_runtime"]
 
 METRICS = {
     "P1": ("rmse", "mae"),
@@ -113,7 +113,10 @@ def build(name, dataset, protocol, *, device="auto", random_state=0, params=None
         kwargs.update(skrec_runtime(name, device, random_state))
     if name == "implicit BPR":
         kwargs["same_users"] = protocol != "P2"
-    return spec.make(**kwargs)
+    est = spec.make(**kwargs)
+    if spec.family == "reference" and "random_state" in est.get_params():
+        est.set_params(random_state=random_state)  # a randomised peer draws from the same seed
+    return est
 
 
 def _binary(X):
@@ -324,14 +327,41 @@ def _first_clause(exc):
     return f"{type(cause).__name__}: {str(cause).split('. ')[0]}"
 
 
+def seeded(name, dataset, protocol):
+    """Whether ``name`` draws random numbers (a ``random_state`` parameter): a deterministic
+    model is fitted once whatever the seeds."""
+    return "random_state" in build(name, dataset, protocol, device="cpu").get_params()
+
+
+def combine_seeds(records, seeds):
+    """One record from one record per seed: each metric's mean, its sample standard deviation
+    (``<metric>_sd``) and its values (``per_seed``); fit and predict seconds per seed on average,
+    the largest peak memory. A failed seed's record stands for the row."""
+    failed = [r for r in records if r.get("status") != "ok"]
+    if failed or len(records) == 1:
+        return failed[0] if failed else records[0]
+    out = dict(records[0], seeds=list(seeds), per_seed={})
+    for metric in METRICS[out["protocol"]]:
+        values = [r[metric] for r in records]
+        out[metric], out[f"{metric}_sd"] = float(np.mean(values)), float(np.std(values, ddof=1))
+        out["per_seed"][metric] = values
+    for key in ("fit_s", "predict_s"):
+        out[key] = float(np.mean([r[key] for r in records]))
+    out["peak_rss_mib"] = max(r["peak_rss_mib"] for r in records)
+    return out
+
+
 def run(dataset="latest-small", protocols=None, models=None, *, device="auto", data_home=None, folds=None,
-        random_state=0, progress=True, log=print):
+        random_state=0, seeds=None, progress=True, log=print):
     """Every (protocol, model) pair of the catalogue on ``dataset``; returns the records.
 
     A model whose optional package is missing gets a record with ``status="missing: ..."``;
     an error while fitting one model is recorded (``status="error: ..."``) and the run goes
-    on, so one failure never hides the other rows.
+    on, so one failure never hides the other rows. ``seeds`` (a sequence of ints, in place of
+    ``random_state``) fits every randomised model once per seed and reports each metric's mean
+    and standard deviation over them (:func:`combine_seeds`).
     """
+    seeds = tuple(seeds) if seeds else (random_state,)
     protocols = protocols or [p for p in DATASETS[dataset] if p in DEFAULT_PROTOCOLS]
     names = models or list(CATALOGUE)
     unknown = sorted(set(names) - set(CATALOGUE))
@@ -344,11 +374,17 @@ def run(dataset="latest-small", protocols=None, models=None, *, device="auto", d
     bar = tqdm(pairs, desc=f"skrec benchmarks ({dataset})", disable=not progress, file=sys.stderr)
     for protocol, name in bar:
         bar.set_postfix_str(f"{protocol} {name}")
-        try:
-            rec = run_one(name, dataset, protocol, splits[protocol], device=device, random_state=random_state)
-        except Exception as exc:  # recorded in the table, and the run goes on
-            rec = dict(dataset=dataset, protocol=protocol, model=name, family=CATALOGUE[name].family,
-                       status=f"error: {type(exc).__name__}: {exc}")
+        per_seed = []
+        for seed in seeds:
+            try:
+                per_seed.append(run_one(name, dataset, protocol, splits[protocol], device=device, random_state=seed))
+                if len(seeds) > 1 and not seeded(name, dataset, protocol):
+                    break
+            except Exception as exc:  # recorded in the table, and the run goes on
+                per_seed.append(dict(dataset=dataset, protocol=protocol, model=name, family=CATALOGUE[name].family,
+                                     status=f"error: {type(exc).__name__}: {exc}"))
+                break
+        rec = combine_seeds(per_seed, seeds)
         records.append(rec)
         shown = ", ".join(f"{m} {rec[m]:.4f}" for m in METRICS[protocol] if m in rec)
         log(f"{protocol} {name}: {shown or rec['status']}"

@@ -102,6 +102,38 @@ def test_suite_runs_every_protocol_and_reports(tmp_path):
         report.update_readme(readme, section)
 
 
+def test_seeds_report_mean_and_spread_and_fit_a_deterministic_model_once(monkeypatch, tmp_path):
+    calls = []
+    real_run_one = suite.run_one
+
+    def counting(name, *args, random_state=0, **kwargs):
+        calls.append((name, random_state))
+        return real_run_one(name, *args, random_state=random_state, **kwargs)
+
+    monkeypatch.setattr(suite, "run_one", counting)
+    records = suite.run("synthetic", ["P2"], ["Popularity", "ALSRanker"], device="cpu", seeds=[0, 1, 2],
+                        progress=False, log=lambda m: None)
+    assert calls == [("Popularity", 0), ("ALSRanker", 0), ("ALSRanker", 1), ("ALSRanker", 2)]
+    by = {r["model"]: r for r in records}
+    als = by["ALSRanker"]
+    assert als["seeds"] == [0, 1, 2] and len(als["per_seed"]["ndcg@100"]) == 3
+    assert als["ndcg@100"] == pytest.approx(np.mean(als["per_seed"]["ndcg@100"]))
+    assert als["ndcg@100_sd"] == pytest.approx(np.std(als["per_seed"]["ndcg@100"], ddof=1))
+    assert "ndcg@100_sd" not in by["Popularity"] and "seeds" not in by["Popularity"]
+    table = report.markdown(records)
+    assert "over seeds 0, 1, 2" in table and f"{als['ndcg@100']:.4f} ± {als['ndcg@100_sd']:.4f}" in table
+    report.write(records, tmp_path, "", "cmd")
+    assert "ndcg@100_sd" in (tmp_path / "results.csv").read_text().splitlines()[0]
+    # a randomised peer gets the seed too
+    assert suite.build("implicit ALS", "synthetic", "P2", random_state=3).random_state == 3
+
+
+def test_seeds_must_be_integers(capsys):
+    with pytest.raises(SystemExit):
+        cli(["--dataset", "synthetic", "--seeds", "0,x"])
+    assert "--seeds: expected comma-separated integers" in capsys.readouterr().err
+
+
 def test_missing_packages_and_failures_are_rows_not_crashes(monkeypatch, tmp_path):
     monkeypatch.setattr(peers, "available", lambda module: False)
     real_build = suite.build
