@@ -67,8 +67,12 @@ def row_penalty(csr, n_columns, alpha, confidence_weight, exponent):
     """
     if exponent == 0:
         return float(alpha)
-    total = n_columns + confidence_weight * csr.row_sum(csr.values.double())
-    return (alpha * total ** exponent).to(csr.values.dtype)
+
+    def build():  # every half-step asks again: once per matrix and setting
+        total = n_columns + confidence_weight * csr.row_sum(csr.values.double())
+        return (alpha * total ** exponent).to(csr.values.dtype)
+
+    return csr.cached(("row_penalty", n_columns, alpha, confidence_weight, exponent), build)
 
 
 @full_precision()

@@ -131,7 +131,11 @@ class SequenceTransformer(TorchRecommender):
     validation_fraction : float in (0, 1], default=1.0
         Fraction of the rows (with at least two items) whose last item is held out for
         validation.
-    n_iter_no_change : int, default=10
+    n_iter_no_change : int, default=20
+        Epochs without improvement before stopping. SASRec-style recipes use 10; the
+        validation NDCG@10 of MovieLens-100k's leave-last-out split plateaus for longer than
+        that before it climbs again, so the default waits 20 (on Beauty the best epoch was
+        the same either way).
     tol : float, default=0.0
         Minimum improvement of the monitored value.
     optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
@@ -240,7 +244,7 @@ class SequenceTransformer(TorchRecommender):
     def __init__(self, n_factors=64, *, objective="causal", loss="ce", n_shared_negatives=256, max_seq_len=50,
                  n_layers=2, n_heads=1, ff_dim=None, dropout=0.2, tied=True, time_features=False,
                  mask_prob=0.15, rating_weight=1.0, weight_decay=0.0, learning_rate=1e-3, batch_size=128, max_iter=200,
-                 early_stopping=True, validation_fraction=1.0, n_iter_no_change=10, tol=0.0, optimizer="adam",
+                 early_stopping=True, validation_fraction=1.0, n_iter_no_change=20, tol=0.0, optimizer="adam",
                  lr_schedule=None, lr_cycle=2, mixed_precision=True, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
         store_params(self, locals())
