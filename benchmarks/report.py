@@ -56,9 +56,9 @@ def markdown(records, environment=""):
                 out.append(f"| {r['model']} | " + " | ".join(["–"] * (len(metrics) + 4)) + f" | {r['status']} |")
                 continue
             name = f"**{r['model']}**" if r["family"] == "skrec" else r["model"]
-            cells = [_fmt(r[m]) + (f" ± {r[m + '_sd']:.4f}" if m + "_sd" in r else "") for m in metrics] + [
-                f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}",
-                                                   f"{r['peak_rss_mib']:.0f}", _fmt(r["cuda_peak_mib"]), r["device"]]
+            cells = [_fmt(r[m]) + (f" ± {r[m + '_sd']:.4f}" if m + "_sd" in r else "") for m in metrics]
+            cells += [f"{r['fit_s']:.2f}", f"{r['predict_s']:.2f}", f"{r['peak_rss_mib']:.0f}",
+                      _fmt(r["cuda_peak_mib"]), r["device"]]
             out.append(f"| {name} | " + " | ".join(cells) + " |")
         out.append("")
     if environment:
