@@ -122,6 +122,7 @@ def test_seeds_report_mean_and_spread_and_fit_a_deterministic_model_once(monkeyp
     assert "ndcg@100_sd" not in by["Popularity"] and "seeds" not in by["Popularity"]
     table = report.markdown(records)
     assert "over seeds 0, 1, 2" in table and f"{als['ndcg@100']:.4f} ± {als['ndcg@100_sd']:.4f}" in table
+    assert f"ALSRanker {als['ndcg@100']:.4f} ± {als['ndcg@100_sd']:.4f}" in report.compare_section(records, "cmd")
     report.write(records, tmp_path, "", "cmd")
     assert "ndcg@100_sd" in (tmp_path / "results.csv").read_text().splitlines()[0]
     # a randomised peer gets the seed too
