@@ -375,14 +375,15 @@ def run(dataset="latest-small", protocols=None, models=None, *, device="auto", d
     for protocol, name in bar:
         bar.set_postfix_str(f"{protocol} {name}")
         per_seed = []
-        for seed in seeds:
+        for i, seed in enumerate(seeds):
             try:
-                per_seed.append(run_one(name, dataset, protocol, splits[protocol], device=device, random_state=seed))
-                if len(seeds) > 1 and not seeded(name, dataset, protocol):
-                    break
+                rec = run_one(name, dataset, protocol, splits[protocol], device=device, random_state=seed)
             except Exception as exc:  # recorded in the table, and the run goes on
-                per_seed.append(dict(dataset=dataset, protocol=protocol, model=name, family=CATALOGUE[name].family,
-                                     status=f"error: {type(exc).__name__}: {exc}"))
+                rec = dict(dataset=dataset, protocol=protocol, model=name, family=CATALOGUE[name].family,
+                           status=f"error: {type(exc).__name__}: {exc}")
+            per_seed.append(rec)
+            # a failed or missing model, or a deterministic one, is not run again
+            if rec.get("status") != "ok" or (i == 0 and len(seeds) > 1 and not seeded(name, dataset, protocol)):
                 break
         rec = combine_seeds(per_seed, seeds)
         records.append(rec)

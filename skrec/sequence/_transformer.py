@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from .._torch import DeviceCSR, GradientTrainer
-from .._torch.device import autocast_bf16 as _autocast
-from .._torch.device import check_mixed_precision as _check_mixed_precision
-from .._torch.device import no_autocast as _no_autocast
+# module-level names of this module: the tests patch them here
+from .._torch.device import (autocast_bf16 as _autocast, check_mixed_precision as _check_mixed_precision,
+                             no_autocast as _no_autocast)
 from .._torch.ranking import ndcg_on_device
 from ..base import TorchRecommender, register, store_params
 from ..losses import bce_loss, linear_cross_entropy, sampled_softmax_loss
