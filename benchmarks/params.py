@@ -21,7 +21,9 @@ __all__ = ["FIXED", "GRIDS", "PARAMS", "STUDIES"]
 
 # Constructor arguments every run of a model gets, whatever the dataset.
 FIXED = {
-    "MFRegressor": dict(max_iter=200, early_stopping=True, n_iter_no_change=5),  # its default batch and rate
+    # 200 Gibbs sweeps (the default solver); the gradient solver's entries stop early on 10 % of
+    # the ratings, with its default batch and rate.
+    "MFRegressor": dict(max_iter=200, early_stopping=True, n_iter_no_change=5),
     # The sampled BPR loss is too noisy to stop on (benchmarks/results/bpr_quality.md): a fixed
     # number of epochs.
     "BPRRanker": dict(max_iter=80, early_stopping=False, tol=0.0, n_iter_no_change=100),
@@ -42,7 +44,9 @@ FIXED = {
 GRIDS = {
     "P1": {
         "BaselineBiases": {"damping": [(2.0, 1.0), (5.0, 2.0), (8.0, 3.0)], "regularization": ["l2", "variance"]},
-        "MFRegressor": {"n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12, 0.15]},
+        # The Gibbs sampler has no L2 to tune (its priors are learned): only the size.
+        "MFRegressor": [{"solver": ["gibbs"], "n_factors": [8, 16, 32]},
+                        {"solver": ["gradient"], "n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12, 0.15]}],
         "Surprise BaselineOnly": {"params": [None]},
         "Surprise SVD": {"params": [{"reg_all": 0.02}, {"reg_all": 0.05}, {"reg_all": 0.1}]},
         "Surprise SVD++": {"params": [{"reg_all": 0.02}, {"reg_all": 0.05}]},
@@ -193,11 +197,13 @@ STUDIES = {
             "BaselineBiases": dict(model="BaselineBiases", params={}, grid={
                 "damping": [(a_u, a_i) for a_u in (2.0, 3.0, 5.0, 8.0) for a_i in (1.0, 2.0, 3.0, 5.0)],
                 "regularization": ["l2", "variance"]}),
-            "MFRegressor": dict(model="MFRegressor",
-                                params=dict(learning_rate=0.005, batch_size=1024, max_iter=200,
-                                            early_stopping=True, n_iter_no_change=5),
-                                grid={"n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12]},
-                                epochs="refit_best_iteration"),
+            "MFRegressor": dict(model="MFRegressor", params=dict(solver="gibbs", max_iter=200),
+                                grid={"n_factors": [8, 16, 32]}),
+            "MFRegressor (gradient)": dict(model="MFRegressor",
+                                           params=dict(solver="gradient", learning_rate=0.005, batch_size=1024,
+                                                       max_iter=200, early_stopping=True, n_iter_no_change=5),
+                                           grid={"n_factors": [64, 128], "alpha": [0.08, 0.1, 0.12]},
+                                           epochs="refit_best_iteration"),
         }),
     "bpr-ml1m": dict(
         about="BPRRanker on MovieLens-1M positives, P2 and P4: the configuration chosen on the P2 "
@@ -335,7 +341,7 @@ STUDIES = {
             "BaselineBiases": dict(model="BaselineBiases", protocols=("P1",),
                                    grid={"regularization": ["l2", "variance"]}),
             "MFRegressor": dict(model="MFRegressor", protocols=("P1",),
-                                params=dict(n_factors=8, batch_size=8192, max_iter=4, early_stopping=True,
+                                params=dict(n_factors=8, solver="gradient", batch_size=8192, max_iter=4, early_stopping=True,
                                             n_iter_no_change=2),
                                 grid={"alpha": [0.05, 0.1]}, epochs="refit_best_iteration"),
             "EASE (reference)": dict(model="EASE", protocols=("P2",), grid={"lam": [50.0, 200.0]}),

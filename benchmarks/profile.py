@@ -26,7 +26,8 @@ from benchmarks._common import default_data_home, environment
 # name -> (data kind, constructor given the epochs)
 MODELS = {
     "BPRRanker": ("implicit", lambda n: BPRRanker(max_iter=n)),
-    "MFRegressor": ("explicit", lambda n: MFRegressor(max_iter=n, early_stopping=False)),
+    "MFRegressor": ("explicit", lambda n: MFRegressor(solver="gradient", max_iter=n, early_stopping=False)),
+    "MFRegressor (Gibbs)": ("explicit", lambda n: MFRegressor(max_iter=n)),
     "AutoencoderRecommender": ("implicit", lambda n: AutoencoderRecommender(max_iter=n, early_stopping=False)),
     "EASE": ("implicit", lambda n: EASE()),
     "ALSRanker": ("implicit", lambda n: ALSRanker(max_iter=n)),

@@ -58,7 +58,7 @@ SHAPES = {"ml1m": ML1M_SHAPE, "ml10m": ML10M_SHAPE}
 # name -> (data kind, constructor); the settings of DESIGN.md §5's reference figures
 SPEED_MODELS = {
     "BaselineBiases": ("explicit", lambda: BaselineBiases(solver="gradient", batch_size=2**20)),
-    "MFRegressor": ("explicit", lambda: MFRegressor(n_factors=64, batch_size=2**20)),
+    "MFRegressor": ("explicit", lambda: MFRegressor(n_factors=64, solver="gradient", batch_size=2**20)),
     "BPRRanker": ("implicit", lambda: BPRRanker(n_factors=64, n_negatives=1, batch_size=2**20)),
     "AutoencoderRecommender": ("implicit", lambda: AutoencoderRecommender((600, 200), batch_size=500)),
     "SequenceTransformer": ("implicit", lambda: SequenceTransformer(n_factors=64, n_layers=2, max_seq_len=200,
@@ -81,7 +81,9 @@ PEERS["BPRRanker (default batch)"] = PEERS["BPRRanker"]
 SPEED_VARIANTS = {
     # The batches users get by default (the speed models use DESIGN.md's GPU settings): on a
     # CPU, batches that fit the cache beat 2**20.
-    "MFRegressor (default batch)": ("explicit", lambda: MFRegressor(n_factors=64)),
+    "MFRegressor (default batch)": ("explicit", lambda: MFRegressor(n_factors=64, solver="gradient")),
+    # The default solver: one epoch is one Gibbs sweep at 16 factors (200 sweeps per fit).
+    "MFRegressor (Gibbs)": ("explicit", lambda: MFRegressor()),
     "BPRRanker (default batch)": ("implicit", lambda: BPRRanker(n_factors=64, n_negatives=1)),
     "BPRRanker (sparse_adam)": ("implicit", lambda: BPRRanker(n_factors=64, n_negatives=1, batch_size=2**20,
                                                               optimizer="sparse_adam")),

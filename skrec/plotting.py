@@ -47,7 +47,7 @@ def plot_history(estimator, *, ax=None, show_lr=True):
     >>> from skrec import MFRegressor
     >>> from skrec.datasets import make_interactions
     >>> X = make_interactions(100, 50, kind="explicit", density=0.2, random_state=0).X
-    >>> model = MFRegressor(n_factors=4, max_iter=5, early_stopping=True, random_state=0).fit(X)
+    >>> model = MFRegressor(n_factors=4, solver="gradient", max_iter=5, early_stopping=True, random_state=0).fit(X)
     >>> ax = plot_history(model)
     >>> [line.get_label() for line in ax.get_lines()]
     ['loss', 'val_loss']

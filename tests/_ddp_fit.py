@@ -21,7 +21,7 @@ def configs():
     positives = ratings.multiply(ratings >= 4).tocsr()
     positives.data[:] = 1.0
     return {
-        "mf": (MFRegressor(n_factors=16, max_iter=6, random_state=0, device="cpu"),
+        "mf": (MFRegressor(n_factors=16, solver="gradient", max_iter=6, random_state=0, device="cpu"),
                holdout_split(ratings, 0.2, random_state=0)),
         "bpr": (BPRRanker(n_factors=32, n_negatives=2, max_iter=8, random_state=0, device="cpu"),
                 holdout_split(positives, 0.2, random_state=0)),

@@ -8,7 +8,7 @@ from skrec import BaselineBiases, MFRegressor, Popularity, ResidualRegressor
 from skrec.datasets import make_interactions
 from skrec.model_selection import holdout_split
 
-RESIDUAL = dict(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512)
+RESIDUAL = dict(n_factors=4, solver="gradient", alpha=0.02, learning_rate=0.02, batch_size=512)
 
 
 @pytest.fixture(scope="module")

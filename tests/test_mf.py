@@ -24,7 +24,7 @@ def planted():
 @pytest.fixture(scope="module")
 def mf(planted):
     _, X_hist, _, _ = planted
-    return MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=60, early_stopping=False,
+    return MFRegressor(n_factors=4, solver="gradient", alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=60, early_stopping=False,
                        random_state=0, device="cpu").fit(X_hist)
 
 
@@ -86,7 +86,8 @@ def test_the_rating_scale_does_not_change_the_model(planted):
     assert -scaled.score(scaled_X, scaled_y) == pytest.approx(-20 * base.score(X_hist, y), rel=1e-3)
 
 
-def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties():
+@pytest.mark.parametrize("budget", [40, 10**6])  # padded groups; bag-sums of outer products
+def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties(budget):
     rng = np.random.default_rng(0)
     X = sp.random(30, 20, density=0.3, random_state=1, format="csr")
     X.data = rng.normal(size=X.nnz)
@@ -95,7 +96,7 @@ def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties():
     w = torch.as_tensor(rng.random(X.nnz) + 0.5)
     alpha = torch.as_tensor(rng.random(30) + 0.1)
     gram = V.T @ V
-    out = ridge_fold_in(batch, V, batch.values, alpha, weights=w, gram=gram, budget=40).numpy()
+    out = ridge_fold_in(batch, V, batch.values, alpha, weights=w, gram=gram, budget=budget).numpy()
     for r in range(30):
         s, e = X.indptr[r], X.indptr[r + 1]
         Vr, W = V.numpy()[X.indices[s:e]], w.numpy()[s:e]
@@ -105,7 +106,7 @@ def test_ridge_fold_in_matches_numpy_with_weights_gram_and_per_row_penalties():
 
 def test_network_variant_predicts_in_the_rating_range_and_folds_in(planted):
     _, X_hist, y, _ = planted
-    net = MFRegressor(n_factors=8, hidden_layer_sizes=(32,), dropout=0.1, alpha=0.05, learning_rate=0.01,
+    net = MFRegressor(n_factors=8, solver="gradient", hidden_layer_sizes=(32,), dropout=0.1, alpha=0.05, learning_rate=0.01,
                       batch_size=512, max_iter=15, early_stopping=False, fold_in_steps=60, clip=False, random_state=0, device="cpu").fit(X_hist)
     P = net.predict(X_hist[:20])
     low, high = net.rating_range_
@@ -120,7 +121,7 @@ def test_network_variant_predicts_in_the_rating_range_and_folds_in(planted):
 
 def test_early_stopping_monitors_the_validation_squared_error(planted):
     _, X_hist, _, _ = planted
-    m = MFRegressor(n_factors=4, alpha=0.0, learning_rate=0.05, batch_size=256, max_iter=60, early_stopping=True,
+    m = MFRegressor(n_factors=4, solver="gradient", alpha=0.0, learning_rate=0.05, batch_size=256, max_iter=60, early_stopping=True,
                     n_iter_no_change=3, random_state=0, device="cpu").fit(X_hist)
     val = [h["val_loss"] for h in m.history_]
     assert m.n_iter_ < 60  # without L2 it overfits, and stops
@@ -130,7 +131,8 @@ def test_early_stopping_monitors_the_validation_squared_error(planted):
 
 def test_cosine_schedule_and_warm_start(planted):
     _, X_hist, _, _ = planted
-    m = MFRegressor(n_factors=4, batch_size=1024, learning_rate=0.005, max_iter=4, lr_schedule="cosine", lr_cycle=2,
+    m = MFRegressor(n_factors=4, solver="gradient", batch_size=1024, learning_rate=0.005, max_iter=4,
+                    lr_schedule="cosine", lr_cycle=2,
                     random_state=0, device="cpu").fit(X_hist)
     lrs = [h["lr"] for h in m.history_]
     assert lrs[0] < m.learning_rate and lrs[1] < lrs[0]  # annealed within each two-epoch cycle
@@ -156,7 +158,7 @@ def test_hidden_layer_sizes_default_is_the_bilinear_model(planted):
     default.fit(X_hist)
     assert isinstance(default.module_, BiasedMF)
     assert default.global_mean_ == pytest.approx(X_hist.data.mean(), rel=1e-6)
-    one = MFRegressor(**kw, hidden_layer_sizes=8).fit(X_hist)  # an int is one hidden layer
+    one = MFRegressor(**kw, solver="gradient", hidden_layer_sizes=8).fit(X_hist)  # an int is one hidden layer
     assert isinstance(one.module_, EmbeddingNet) and one.module_.mlp[0].out_features == 8
 
 
@@ -180,7 +182,8 @@ def test_bad_hyper_parameters_are_named(planted, params, exc, match):
 @pytest.mark.cuda
 def test_cuda_and_cpu_agree(planted):
     _, X_hist, y, _ = planted
-    kw = dict(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=30, random_state=0)
+    kw = dict(n_factors=4, solver="gradient", alpha=0.02, learning_rate=0.02, batch_size=512, max_iter=30,
+              random_state=0)
     cpu = MFRegressor(device="cpu", **kw).fit(X_hist)
     gpu = MFRegressor(device="cuda", **kw).fit(X_hist)
     assert gpu.device_.type == "cuda"
@@ -207,8 +210,90 @@ def test_mf_loss_backward_is_the_gradient():
 ])
 def test_default_batch_and_rate_follow_the_model(planted, params, batch, rate):
     _, X_hist, _, _ = planted
-    m = MFRegressor(n_factors=4, max_iter=1, random_state=0, device="cpu", **params).fit(X_hist)
+    m = MFRegressor(n_factors=4, solver="gradient", max_iter=1, random_state=0, device="cpu", **params).fit(X_hist)
     assert m.get_params()["batch_size"] == params.get("batch_size")  # the parameter itself is untouched
     steps_per_epoch = -(-round(X_hist.nnz * 0.9) // batch)  # 10 % of the ratings are held out
     assert abs(m.n_steps_ - steps_per_epoch) <= 1
     assert m.history_[0]["lr"] == pytest.approx(rate)
+
+
+# ------------------------------------------------------------------ the Gibbs sampler
+@pytest.fixture(scope="module")
+def gibbs(planted):
+    _, X_hist, _, _ = planted
+    return MFRegressor(n_factors=4, max_iter=40, burn_in=10, random_state=0, device="cpu").fit(X_hist)
+
+
+def test_gibbs_is_the_default_and_recovers_the_planted_matrix_better_than_the_gradient_fit(planted, gibbs, mf):
+    X, X_hist, y, truth = planted
+    assert MFRegressor().solver == "gibbs"
+    assert gibbs.n_iter_ == 40 and len(gibbs.history_) == 40 and gibbs.n_draws_ == 30
+    assert all(np.isfinite(h["loss"]) and h["val_loss"] is None for h in gibbs.history_)
+    err = np.sqrt(np.mean((gibbs.predict(X_hist) - truth) ** 2))
+    err_mf = np.sqrt(np.mean((mf.predict(X_hist) - truth) ** 2))
+    assert err < err_mf, (err, err_mf)
+    assert -gibbs.score(X_hist, y) < -mf.score(X_hist, y)
+
+
+def test_gibbs_serves_each_row_on_its_own_and_the_same_seed_gives_the_same_chain(planted, gibbs):
+    _, X_hist, _, _ = planted
+    np.testing.assert_allclose(gibbs.predict(X_hist[:7]), gibbs.predict(X_hist)[:7], rtol=1e-5, atol=1e-5)
+    again = MFRegressor(n_factors=4, max_iter=40, burn_in=10, random_state=0, device="cpu").fit(X_hist)
+    np.testing.assert_array_equal(again.predict(X_hist[:5]), gibbs.predict(X_hist[:5]))
+    other = MFRegressor(n_factors=4, max_iter=40, burn_in=10, random_state=1, device="cpu").fit(X_hist)
+    assert not np.allclose(other.item_factors_, gibbs.item_factors_)
+    assert gibbs.transform(X_hist[:3]).shape == (3, 4)
+
+
+def test_gibbs_ignores_early_stopping_and_warm_start_continues_the_chain(planted):
+    _, X_hist, _, _ = planted
+    m = MFRegressor(n_factors=4, max_iter=12, burn_in=2, early_stopping=True, n_iter_no_change=1, tol=10.0,
+                    random_state=0, device="cpu").fit(X_hist)
+    assert m.n_iter_ == 12 and m.n_draws_ == 10  # every sweep runs; no ratings held out
+    before = m.item_factors_.copy()
+    m.set_params(warm_start=True, max_iter=5, burn_in=0).fit(X_hist)
+    assert len(m.history_) == 17 and m.n_draws_ == 5  # the new fit's draws only
+    assert not np.allclose(before, m.item_factors_)
+    fresh = MFRegressor(n_factors=4, max_iter=1, random_state=0, device="cpu").fit(X_hist)
+    assert m.history_[12]["loss"] < 0.9 * fresh.history_[0]["loss"]  # from the last state, not a fresh start
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(max_iter=10, burn_in=10), r"burn_in must be fewer sweeps than max_iter \(10\).*; got 10\."),
+    (dict(hidden_layer_sizes=(8,)), r"solver must be 'gradient' when hidden_layer_sizes is set.*; got 'gibbs'\."),
+    (dict(solver="mcmc"), "solver must be one of 'gibbs', 'gradient'; got 'mcmc'."),
+    (dict(burn_in=-1), "burn_in must be"),
+])
+def test_bad_gibbs_parameters_are_named(planted, params, match):
+    _, X_hist, _, _ = planted
+    with pytest.raises(ValueError, match=match):
+        MFRegressor(**params).fit(X_hist)
+
+
+@pytest.mark.parametrize("budget", [40, 10**6])
+def test_gaussian_rows_gives_the_posterior_mean_and_draws_of_its_covariance(budget):
+    from skrec._torch.foldin import gaussian_rows
+
+    rng = np.random.default_rng(0)
+    X = sp.random(6, 9, density=0.5, random_state=2, format="csr")
+    X.data = rng.normal(size=X.nnz)
+    X = sp.vstack([X, sp.csr_matrix((1, 9))], format="csr")  # an empty row gets the prior
+    V = torch.as_tensor(rng.normal(size=(9, 2)))
+    P = torch.as_tensor(np.array([[2.0, 0.3, 0.1], [0.3, 1.5, 0.0], [0.1, 0.0, 1.0]]))
+    m0 = torch.as_tensor([0.2, -0.1, 0.3])
+    batch = DeviceCSR.from_scipy(X, torch.device("cpu"), dtype=torch.float64)
+    kw = dict(noise_precision=2.5, prior_precision=P, prior_mean=m0, budget=budget)
+    mean = gaussian_rows(batch, V, batch.values, **kw).numpy()
+    covs = []
+    for r in range(7):
+        s, e = X.indptr[r], X.indptr[r + 1]
+        F = np.c_[V.numpy()[X.indices[s:e]], np.ones(e - s)]
+        A = P.numpy() + 2.5 * F.T @ F
+        np.testing.assert_allclose(mean[r], np.linalg.solve(A, P.numpy() @ m0.numpy() + 2.5 * F.T @ X.data[s:e]),
+                                   atol=1e-10)
+        covs.append(np.linalg.inv(A))
+    g = torch.Generator().manual_seed(0)
+    draws = np.stack([gaussian_rows(batch, V, batch.values, generator=g, **kw).numpy() for _ in range(4000)])
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.05)
+    for r in (0, 6):
+        np.testing.assert_allclose(np.cov(draws[:, r].T), covs[r], atol=0.05)

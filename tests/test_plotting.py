@@ -16,7 +16,8 @@ from skrec.plotting import plot_history, plot_item_embeddings  # noqa: E402
 @pytest.fixture(scope="module")
 def mf():
     X = make_interactions(200, 60, kind="explicit", n_clusters=3, density=0.3, random_state=0).X
-    return MFRegressor(n_factors=4, learning_rate=0.02, batch_size=512, max_iter=8, early_stopping=True,
+    return MFRegressor(n_factors=4, solver="gradient", learning_rate=0.02, batch_size=512, max_iter=8,
+                       early_stopping=True,
                        random_state=0, device="cpu").fit(X)
 
 

@@ -40,7 +40,7 @@ def test_shared_names_keep_one_meaning(cls):
     if "optimizer" in names:  # always a torch optimizer, never a solver
         assert set(specs["optimizer"]["options"]) <= set(OPTIMIZERS)
     if "solver" in names:  # always which trainer fits the model
-        assert set(specs["solver"]["options"]) <= {"gradient", "als", "closed_form"}
+        assert set(specs["solver"]["options"]) <= {"gradient", "als", "closed_form", "gibbs"}
     if "n_negatives" in names:  # per positive; shared draws are n_shared_negatives
         assert "n_shared_negatives" not in names
     if "loss" in names:

@@ -16,7 +16,8 @@ import torch
 from ..utils.validation import raise_invalid
 from .device import full_precision
 
-__all__ = ["ridge_fold_in", "gradient_fold_in", "pairwise_fold_in", "length_chunks", "padded_rows"]
+__all__ = ["ridge_fold_in", "gradient_fold_in", "pairwise_fold_in", "gaussian_rows", "normal_equations",
+           "length_chunks", "padded_rows"]
 
 
 def length_chunks(lengths, width, budget):
@@ -131,24 +132,141 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
     if intercept is not None:
         reg[:, d] = intercept.to(device, dtype) if torch.is_tensor(intercept) else float(intercept)
     out = torch.zeros((batch.n_rows, width), device=device, dtype=dtype)  # empty rows: 0
-    failed = None
-    for rows, mask, pos in padded_rows(batch, width, budget):
-        V = item_factors[batch.indices[pos]]  # [b, L, d]
-        if intercept is not None:
-            V = torch.cat([V, torch.ones_like(V[..., :1])], dim=-1)
-        w = mask.to(dtype) if weights is None else weights[pos] * mask
-        Vw = V * w.unsqueeze(-1)
-        A = Vw.transpose(1, 2) @ V + torch.diag_embed(reg[rows])
+    failed = []
+    for rows, A, rhs in normal_equations(batch, item_factors, targets, weights=weights,
+                                         ones=intercept is not None, budget=budget):
+        A += torch.diag_embed(reg[rows])
         if gram is not None:
             A[:, :d, :d] += gram
-        rhs = (Vw * targets[pos].unsqueeze(-1)).sum(1)
         chol, info = torch.linalg.cholesky_ex(A)  # no host sync per group: counted once below
-        failed = (info != 0).sum() if failed is None else failed + (info != 0).sum()
+        failed.append((info != 0).sum())
         out[rows] = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
-    if failed is not None and int(failed):
-        raise_invalid("X", "interactions whose weighted least-squares systems float32 can solve (rescale very "
-                           "large values, e.g. with numpy.log1p, or use a larger alpha)",
-                      f"<{int(failed)} of {batch.n_rows} systems not positive definite in float32>")
+    _refuse_failed(failed, batch.n_rows, "use a larger alpha")
+    return out
+
+
+def _refuse_failed(failed, n_rows, advice):
+    """One host sync for the factorisation statuses of every group of a call."""
+    n_failed = int(sum(failed)) if failed else 0
+    if n_failed:
+        raise_invalid("X", f"interactions whose weighted least-squares systems float32 can solve (rescale very "
+                           f"large values, e.g. with numpy.log1p, or {advice})",
+                      f"<{n_failed} of {n_rows} systems not positive definite in float32>")
+
+
+def normal_equations(batch, factors, targets, *, weights=None, ones=False, budget=2**24):
+    """Yield ``(rows, A, rhs)``: ``Σ_i w_i v_i v_iᵀ`` and ``Σ_i w_i t_i v_i`` per group of rows.
+
+    The sums run over each row's stored entries, ``v_i`` the row of ``factors`` of entry
+    ``i`` (with a trailing 1 when ``ones``); empty rows are skipped. When the outer products
+    ``v vᵀ`` of every column fit in ``budget`` numbers, each row's ``A`` is the bag-sum of its
+    columns' outer products (one sparse-dense product over the stored entries, no padding:
+    the fast path for a few factors); otherwise rows come in groups of similar length
+    (:func:`padded_rows`), each one batched gather and one ``bmm``.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skrec._torch import DeviceCSR
+    >>> b = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[2.0, 0.0], [0.0, 3.0]])), torch.device("cpu"))
+    >>> [(r.tolist(), A.tolist(), t.tolist()) for r, A, t in normal_equations(b, torch.eye(2), b.values)]
+    [([0, 1], [[[1.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 1.0]]], [[2.0, 0.0], [0.0, 3.0]])]
+    """
+    dtype = factors.dtype
+    width = factors.shape[1] + bool(ones)
+    if ones:
+        factors = torch.cat([factors, torch.ones_like(factors[:, :1])], dim=1)
+    if factors.shape[0] * width * width <= budget:
+        outer = (factors.unsqueeze(2) * factors.unsqueeze(1)).reshape(factors.shape[0], width * width)
+        w = torch.ones_like(batch.values, dtype=dtype) if weights is None else weights.to(dtype)
+        wt = w * targets.to(dtype)
+        lengths = np.diff(batch.indptr_host)
+        step = max(1, budget // (width * width))
+        for start in range(0, batch.n_rows, step):
+            stop = min(start + step, batch.n_rows)
+            part = batch.slice_rows(start, stop)
+            lo, hi = int(batch.indptr_host[start]), int(batch.indptr_host[stop])
+            A = part.matmul(outer, values=w[lo:hi]).view(-1, width, width)
+            rhs = part.matmul(factors, values=wt[lo:hi])
+            filled = np.flatnonzero(lengths[start:stop])
+            if filled.size < stop - start:
+                keep = torch.as_tensor(filled, device=A.device)
+                yield keep + start, A[keep], rhs[keep]
+            elif filled.size:
+                yield torch.arange(start, stop, device=A.device), A, rhs
+        return
+    for rows, mask, pos in padded_rows(batch, width, budget):
+        V = factors[batch.indices[pos]]  # [b, L, width]
+        w = mask.to(dtype) if weights is None else weights[pos] * mask
+        Vw = V * w.unsqueeze(-1)
+        yield rows, Vw.transpose(1, 2) @ V, (Vw * targets[pos].unsqueeze(-1)).sum(1)
+
+
+@full_precision()
+def gaussian_rows(batch, factors, targets, *, noise_precision, prior_precision, prior_mean, generator=None,
+                  budget=2**24):
+    """Posterior of every row's ``[u, b]`` in Bayesian linear regression, its mean or one draw.
+
+    Each stored entry ``i`` of a row is ``t_i ~ N(u·v_i + b, 1 / noise_precision)`` with the
+    row's vector ``x = [u, b] ~ N(prior_mean, prior_precision⁻¹)``; the posterior is
+    ``N(A⁻¹ r, A⁻¹)`` with ``A = prior_precision + noise_precision Σ_i ṽ_i ṽ_iᵀ`` and
+    ``r = prior_precision prior_mean + noise_precision Σ_i t_i ṽ_i``, ``ṽ_i = [v_i, 1]``
+    (the conditional of a Gibbs sweep of Bayesian matrix factorization, Salakhutdinov & Mnih,
+    2008). An empty row gets the prior.
+
+    Parameters
+    ----------
+    batch : skrec._torch.DeviceCSR
+        The rows; their stored entries are the observations.
+    factors : torch.Tensor of shape (n_columns, d)
+        Frozen ``v`` of each column.
+    targets : torch.Tensor of shape (nnz,)
+        ``t_i`` of each stored entry.
+    noise_precision : float or 0-d torch.Tensor
+    prior_precision : torch.Tensor of shape (d + 1, d + 1)
+    prior_mean : torch.Tensor of shape (d + 1,)
+    generator : torch.Generator, optional
+        Draw from the posterior with it; ``None`` returns the posterior mean.
+    budget : int, default=2**24
+        Bounds the padded gather of a group of rows (see :func:`ridge_fold_in`).
+
+    Returns
+    -------
+    torch.Tensor of shape (n_rows, d + 1)
+        ``[u, b]`` per row.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from skrec._torch import DeviceCSR
+    >>> b = DeviceCSR.from_scipy(sp.csr_matrix(np.array([[2.0, 0.0], [0.0, 0.0]])), torch.device("cpu"))
+    >>> mean = gaussian_rows(b, torch.eye(2), b.values, noise_precision=1.0, prior_precision=torch.eye(3),
+    ...                      prior_mean=torch.zeros(3))
+    >>> mean.round(decimals=3).tolist()  # [A⁻¹ r for A = I + [1, 0, 1][1, 0, 1]ᵀ, r = 2 [1, 0, 1]], then the prior
+    [[0.667, 0.0, 0.667], [0.0, 0.0, 0.0]]
+    """
+    n, width = batch.n_rows, factors.shape[1] + 1
+    device, dtype = factors.device, factors.dtype
+    prior_precision, prior_mean = prior_precision.to(device, dtype), prior_mean.to(device, dtype)
+    shift = prior_precision @ prior_mean
+    if generator is None:
+        out = prior_mean.expand(n, width).clone()
+    else:  # the prior's draw, kept by the empty rows
+        chol = torch.linalg.cholesky(prior_precision)
+        z = torch.randn((width, n), generator=generator, device=device, dtype=dtype)
+        out = prior_mean + torch.linalg.solve_triangular(chol.T, z, upper=True).T
+    failed = []
+    for rows, A, rhs in normal_equations(batch, factors, targets, ones=True, budget=budget):
+        A = prior_precision + noise_precision * A
+        rhs = shift + noise_precision * rhs
+        chol, info = torch.linalg.cholesky_ex(A)
+        failed.append((info != 0).sum())
+        # A = L Lᵀ: the mean is L⁻ᵀ (L⁻¹ r); L⁻ᵀ (L⁻¹ r + z) adds noise of covariance A⁻¹
+        y = torch.linalg.solve_triangular(chol, rhs.unsqueeze(-1), upper=False)
+        if generator is not None:
+            y = y + torch.randn(y.shape, generator=generator, device=device, dtype=dtype)
+        out[rows] = torch.linalg.solve_triangular(chol.mT, y, upper=True).squeeze(-1)
+    _refuse_failed(failed, n, "use fewer factors")
     return out
 
 

@@ -7,12 +7,15 @@ import torch
 from torch import nn
 
 from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
-from .._torch.training import GradientTrainer
+from .._torch.training import EarlyStopping, GradientTrainer, LRSchedule
 from ..base import TorchRecommender, register, store_params
-from ..utils.validation import check_param
+from ..utils.validation import check_param, raise_invalid
 from ._base import FactorMixin, sum_of_squares
+from ._gibbs import GibbsTrainer, posterior_scores
 
 __all__ = ["MFRegressor", "BiasedMF", "EmbeddingNet"]
+
+GIBBS_FACTORS = 16  # n_factors=None under solver="gibbs"
 
 
 class BiasedMF(nn.Module):
@@ -235,34 +238,54 @@ def _rating_scale(X):
 
 @register
 class MFRegressor(FactorMixin, TorchRecommender):
-    """Matrix factorization of explicit ratings (biased MF), or a neural variant.
+    """Matrix factorization of explicit ratings: Bayesian (the default), by gradient, or neural.
 
     The bilinear model predicts ``r̂(u, i) = μ + b_u + b_i + p_u · q_i`` with ``μ`` the mean
-    training rating. With ``hidden_layer_sizes``, it becomes an embedding network (the MLP of
-    neural collaborative filtering, He et al., 2017, applied to ratings): ``[p_u, q_i]`` →
-    ReLU hidden layers with dropout → a sigmoid scaled to the rating range seen in ``fit``.
-    Both train with the shared loop (Adam/Adagrad/SGD, large batches drawn on the device,
-    early stopping with best-state restore, ``history_``, schedules, checkpoints,
-    ``warm_start``).
+    training rating. Two solvers fit it:
 
-    Every history row is *folded in*: its user vector is computed with the item side frozen —
-    in closed form for the bilinear model (batched ridge regression on the device, the exact
-    minimiser of the training objective for that row), by ``fold_in_steps`` Adam steps for
-    the network. ``predict``, ``predict_at``, ``recommend``, ``score`` and ``transform``
-    all serve rows this way, so new users are served exactly like training users.
+    - ``solver="gibbs"`` (default): Bayesian probabilistic matrix factorization
+      (Salakhutdinov & Mnih, 2008) by Gibbs sampling, with the biases inside the Gaussian
+      vectors. Every ``[p_u, b_u]`` is drawn from a Gaussian whose mean and precision have a
+      Normal-Wishart prior, the same for the items, and the noise precision has a Gamma
+      prior, so the regularisation is learned from the data: ``alpha`` is not used and
+      there is nothing to tune but the size. A sweep draws every user and every item in
+      closed form on the device (batched Cholesky solves); the first ``burn_in`` of the
+      ``max_iter`` sweeps are discarded and predictions average the others (see Notes).
+    - ``solver="gradient"``: the MAP objective (squared error plus ``alpha`` L2) by
+      mini-batch Adam/Adagrad/SGD through the shared loop (large batches drawn on the
+      device, early stopping with best-state restore, schedules). With
+      ``hidden_layer_sizes`` it becomes an embedding network (the MLP of neural
+      collaborative filtering, He et al., 2017, applied to ratings): ``[p_u, q_i]`` → ReLU
+      hidden layers with dropout → a sigmoid scaled to the rating range seen in ``fit``.
+
+    Both keep ``history_``, checkpoints and ``warm_start``. Every history row is *folded
+    in*: its user vector is computed with the item side frozen — the posterior of the row
+    under each kept draw (Gibbs), the exact minimiser of the row's training objective by
+    batched ridge regression (gradient, bilinear), or ``fold_in_steps`` Adam steps (the
+    network). ``predict``, ``predict_at``, ``recommend``, ``score`` and ``transform`` all
+    serve rows this way, so new users are served exactly like training users.
 
     The model learns in units of the standard deviation of the training ratings
-    (``rating_scale_``), so its settings mean the same on any rating scale. The defaults —
-    64 factors, ``alpha=0.12``, Adam at 0.005 on batches of 1024 ratings, early stopping on
-    10 % of the ratings — are within 0.2 % of the best validation RMSE of the searches on
-    MovieLens-100k and MovieLens latest-small (``python -m benchmarks tune --protocol P1``);
-    ``python -m benchmarks defaults`` scores them beside the tuned settings
-    (``benchmarks/results/defaults.md``).
+    (``rating_scale_``), so its settings mean the same on any rating scale. The Gibbs
+    default — 16 factors, 200 sweeps, 20 of them burn-in — had the best validation RMSE of
+    the sizes and lengths tried on MovieLens-100k and MovieLens latest-small (0.896 and
+    0.843, against 0.920 and 0.869 for the tuned gradient solver; ``python -m benchmarks
+    tune --protocol P1``). The gradient defaults — 64 factors, ``alpha=0.12``, Adam at 0.02
+    on batches of 8192 ratings, early stopping on 10 % of the ratings — are within 0.2 % of
+    its best validation RMSE on both sets; ``python -m benchmarks defaults`` scores the
+    defaults beside the tuned settings (``benchmarks/results/defaults.md``).
 
     Parameters
     ----------
-    n_factors : int, default=64
-        Dimension of the user and item vectors.
+    n_factors : int, default=None
+        Dimension of the user and item vectors. ``None``: 16 for ``"gibbs"``, 64 for
+        ``"gradient"``.
+    solver : {"gibbs", "gradient"}, default="gibbs"
+        Bayesian matrix factorization by Gibbs sampling, or the L2-regularised objective by
+        mini-batch gradient descent (the only solver of the network).
+    burn_in : int, default=None
+        Gibbs: sweeps discarded before the draws are kept (``None``: ``max_iter // 10``);
+        must be below ``max_iter``.
     hidden_layer_sizes : tuple of int, default=()
         ``()``: no hidden layer, the bilinear model. Otherwise the widths of the hidden
         layers of the network (e.g. ``(256, 64)``).
@@ -271,7 +294,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
     embedding_dropout : float, default=0.0
         Network only: dropout on the concatenated embeddings.
     alpha : float, default=0.12
-        L2 strength, applied per interaction: each rating in a batch adds
+        Gradient solver: L2 strength, applied per interaction: each rating in a batch adds
         ``alpha * (|p_u|² + |q_i|² + b_u² + b_i²)``, so frequent users and items are
         penalised in proportion to their data (Funk-SVD / Surprise convention). Only the
         batch's rows are touched.
@@ -282,6 +305,9 @@ class MFRegressor(FactorMixin, TorchRecommender):
     clip : bool, default=True
         Clip predictions to the rating range seen in ``fit``.
     optimizer : {"adam", "adamw", "adagrad", "sgd"}, default="adam"
+        Gradient solver: the optimizer (``optimizer``, ``learning_rate``, ``batch_size``,
+        ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol`` and
+        ``lr_schedule`` apply to the gradient solver only).
     learning_rate : float, default=None
         ``None``: 0.02 for the factorization, 0.005 with hidden layers.
     batch_size : int, default=None
@@ -292,7 +318,8 @@ class MFRegressor(FactorMixin, TorchRecommender):
         0.005, at the same validation and test RMSE (0.9173 against 0.9172); the network lost
         0.03 validation RMSE at any batch above 1024 on MovieLens latest-small.
     max_iter : int, default=200
-        Most epochs; early stopping usually ends the fit well before.
+        Gibbs: sweeps, burn-in included. Gradient: most epochs; early stopping usually ends
+        the fit well before.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the ratings, monitor their mean squared error
         (learned user vectors), stop after ``n_iter_no_change`` epochs without improvement
@@ -321,10 +348,12 @@ class MFRegressor(FactorMixin, TorchRecommender):
     global_mean_ : float
         Mean training rating (bilinear model).
     user_factors_ : ndarray of shape (n_users_, n_factors)
-        Learned user vectors of the training rows.
+        Learned user vectors of the training rows (Gibbs: the chain's last draw).
     item_factors_ : ndarray of shape (n_items_, n_factors)
     user_bias_, item_bias_ : ndarray
-        Learned biases in rating units (bilinear model).
+        Learned biases in rating units (bilinear model; Gibbs: the last draw).
+    n_draws_ : int
+        Gibbs: the draws kept for prediction (``max_iter - burn_in`` of the last fit).
     rating_scale_ : float
         Standard deviation ``σ`` of the training ratings. The model predicts
         ``μ + σ (b_u + b_i + p_u·q_i)`` and measures its training error in units of ``σ``,
@@ -350,6 +379,17 @@ class MFRegressor(FactorMixin, TorchRecommender):
     For one row with the items fixed this is a ridge regression of ``r - μ - b_i`` on the
     rows ``[q_i, 1]`` with penalty ``alpha * n_u``: fold-in solves it exactly.
 
+    The Gibbs solver samples the posterior of the same bilinear model, in units of ``σ``:
+    ``r_ui ~ N(b_u + b_i + p_u·q_i, 1/τ)``, ``[p_u, b_u] ~ N(m_U, Λ_U⁻¹)`` and ``[q_i, b_i]
+    ~ N(m_V, Λ_V⁻¹)``, with ``(m, Λ)`` Normal-Wishart (mean 0, 2 pseudo-observations, scale
+    ``I``, ``d + 1`` degrees of freedom) and ``τ ~ Gamma(1, 1)``. A history row is served
+    by its posterior mean under each kept draw of the items, their prior and ``τ``; the
+    predictions are averaged over the draws. A training row is served the same way, so
+    ``predict`` does not read ``user_factors_``. Prediction costs one batched solve per kept
+    draw (180 by default): thin the chain with fewer sweeps on very large catalogues.
+    Each fit discards its own burn-in and keeps its own draws; ``warm_start`` continues the
+    chain from its last state.
+
     Examples
     --------
     >>> from skrec.datasets import make_interactions
@@ -365,10 +405,12 @@ class MFRegressor(FactorMixin, TorchRecommender):
 
     _kind = "regressor"
     _factor_names = {"user_factors_": "user_factors", "item_factors_": "item_factors", "item_bias_": "item_bias"}
-    _structure = ("n_factors", "hidden_layer_sizes")
+    _structure = ("solver", "n_factors", "hidden_layer_sizes")
     _param_specs = dict(
         TorchRecommender._param_specs,
-        n_factors=dict(kind="int", low=1),
+        solver=dict(kind="str", options=("gibbs", "gradient")),
+        n_factors=dict(kind="int", low=1, allow_none=True),
+        burn_in=dict(kind="int", low=0, allow_none=True),
         hidden_layer_sizes=dict(kind="sequence"),
         optimizer=dict(kind="str", options=("adam", "adamw", "adagrad", "sgd")),
         dropout=dict(kind="float", low=0, high=1, high_inclusive=False),
@@ -381,7 +423,8 @@ class MFRegressor(FactorMixin, TorchRecommender):
         batch_size=dict(kind="int", low=1, allow_none=True),
     )
 
-    def __init__(self, n_factors=64, *, hidden_layer_sizes=(), dropout=0.0, embedding_dropout=0.0, alpha=0.12,
+    def __init__(self, n_factors=None, *, solver="gibbs", burn_in=None, hidden_layer_sizes=(), dropout=0.0,
+                 embedding_dropout=0.0, alpha=0.12,
                  fold_in_steps=100, fold_in_learning_rate=0.05, clip=True, optimizer="adam", learning_rate=None,
                  batch_size=None, max_iter=200, early_stopping=True, validation_fraction=0.1, n_iter_no_change=5,
                  tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
@@ -391,15 +434,28 @@ class MFRegressor(FactorMixin, TorchRecommender):
     @classmethod
     def _test_instances(cls):
         return [
-            cls(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=128, max_iter=40, early_stopping=False),
-            cls(n_factors=4, hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=256, max_iter=5,
-                early_stopping=False, fold_in_steps=10),
+            cls(n_factors=4, max_iter=30, burn_in=10),
+            cls(n_factors=4, solver="gradient", alpha=0.02, learning_rate=0.02, batch_size=128, max_iter=40,
+                early_stopping=False),
+            cls(n_factors=4, solver="gradient", hidden_layer_sizes=(8,), learning_rate=0.01, batch_size=256,
+                max_iter=5, early_stopping=False, fold_in_steps=10),
         ]
 
     def _fit_spec(self, **fit_params):
         spec = dict(super()._fit_spec(), hidden_layer_sizes=check_param(
             "hidden_layer_sizes", self.hidden_layer_sizes, "sequence"))
         neural = bool(spec["hidden_layer_sizes"])
+        if spec["burn_in"] is None:
+            spec["burn_in"] = spec["max_iter"] // 10
+        if spec["solver"] == "gibbs":
+            if neural:
+                raise_invalid("solver", "'gradient' when hidden_layer_sizes is set (the network has no "
+                              "Gibbs sampler)", spec["solver"])
+            if spec["burn_in"] >= spec["max_iter"]:
+                raise_invalid("burn_in", f"fewer sweeps than max_iter ({spec['max_iter']}) so that some "
+                              "draws are kept", spec["burn_in"])
+        if spec["n_factors"] is None:
+            spec["n_factors"] = GIBBS_FACTORS if spec["solver"] == "gibbs" else 64
         if spec["batch_size"] is None:
             spec["batch_size"] = 1024 if neural else 8192
         if spec["learning_rate"] is None:
@@ -410,6 +466,10 @@ class MFRegressor(FactorMixin, TorchRecommender):
     def _neural(self):
         return bool(self._spec["hidden_layer_sizes"])
 
+    @property
+    def _gibbs(self):
+        return self._spec["solver"] == "gibbs"
+
     def _inference_width(self):
         # The network materialises [B, n_items, width] in its first layer: bound that instead.
         return max(self._spec["hidden_layer_sizes"] or (1,))
@@ -419,10 +479,20 @@ class MFRegressor(FactorMixin, TorchRecommender):
         low, high = float(X.data.min()), float(X.data.max())
         if warm:
             low, high = min(low, self.rating_range_[0]), max(high, self.rating_range_[1])
+        if self._spec["solver"] == "gibbs":
+            module = self.module_ if warm else self._build_module(X, (low, high))
+            self.rating_range_ = (low, high)
+            return GibbsTrainer(module.to(self.device_), X, generator, seed, self._spec["burn_in"])
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, (low, high))
         return MFTrainer(module.to(self.device_), X_train, X_val, generator, self._spec["alpha"], (low, high),
                          **self._gradient_options(warm))
+
+    def _callbacks(self, trainer):
+        callbacks = super()._callbacks(trainer)
+        if isinstance(trainer, GibbsTrainer):  # every sweep runs: a chain neither stops early nor has a rate
+            callbacks = [cb for cb in callbacks if not isinstance(cb, (EarlyStopping, LRSchedule))]
+        return callbacks
 
     def _build_module(self, X, rating_range):
         n_users, n_items = X.shape
@@ -465,6 +535,9 @@ class MFRegressor(FactorMixin, TorchRecommender):
 
     def _score_batch(self, batch):
         m = self.module_
+        if self._gibbs:
+            scores = posterior_scores(m, batch)[0]
+            return scores.clamp(*self.rating_range_) if self._spec["clip"] else scores
         users, bias = self._fold_in(batch)
         if self._neural:
             scores = m.score_all(users)
@@ -475,11 +548,15 @@ class MFRegressor(FactorMixin, TorchRecommender):
         return scores
 
     def _transform_batch(self, batch):
+        if self._gibbs:
+            return posterior_scores(self.module_, batch, draws=slice(-1, None))[1]
         return self._fold_in(batch)[0]
 
     def _fold_in_reproduces_learned(self):
-        # A network's user vectors are not identifiable: its fold-in is checked by RMSE instead.
-        return not check_param("hidden_layer_sizes", self.hidden_layer_sizes, "sequence")
+        # A network's user vectors are not identifiable, nor are a sampler's (its last draw is
+        # one draw): their fold-in is checked by RMSE instead.
+        return self.solver == "gradient" and not check_param("hidden_layer_sizes", self.hidden_layer_sizes,
+                                                                "sequence")
 
     def _learned_user_vectors(self):
         """User vectors learned for the training rows (fold-in must reproduce them)."""
@@ -495,6 +572,14 @@ class MFRegressor(FactorMixin, TorchRecommender):
     def item_bias_(self):
         """Learned item biases, in rating units (bilinear model)."""
         return (self._factor("item_bias_") * self.module_.scale).cpu().numpy()
+
+    @property
+    def n_draws_(self):
+        """Gibbs: the number of draws predictions average."""
+        draws = getattr(self.module_, "draw_noise", None)
+        if draws is None:
+            raise AttributeError("n_draws_ exists only for solver='gibbs'")
+        return int(draws.shape[0])
 
     @property
     def rating_scale_(self):

@@ -21,7 +21,7 @@ def data_parallel(backend=None, *, timeout=None):
     """Train every gradient-fitted estimator data-parallel across the processes of a launch.
 
     Inside the block, ``fit`` of a model trained by mini-batch gradient descent
-    (``MFRegressor``, ``BPRRanker``, ``AutoencoderRecommender``, ``SequenceTransformer``,
+    (``MFRegressor(solver="gradient")``, ``BPRRanker``, ``AutoencoderRecommender``, ``SequenceTransformer``,
     gradient ``BaselineBiases``) splits every batch across the ranks: all ranks draw the same
     batch order from the model's ``random_state``, each computes the loss of every
     ``world_size``-th sample of the batch, the gradients are summed across ranks in one
@@ -31,8 +31,9 @@ def data_parallel(backend=None, *, timeout=None):
     from rank 0. Negatives and noise are drawn per rank, so results match a one-process fit
     with the same ``batch_size`` statistically, and exactly for models that draw nothing but
     the batch order (``MFRegressor``). Validation and early stopping run on every rank over
-    the whole validation split. Closed-form and alternating solvers (``EASE``, ``ALSRanker``,
-    ``ItemKNN``, ``Popularity``) are not split: every rank solves the whole problem.
+    the whole validation split. Closed-form, alternating and sampling solvers (``EASE``,
+    ``ALSRanker``, ``ItemKNN``, ``Popularity``, ``MFRegressor``'s default Gibbs sampler) are not
+    split: every rank solves the whole problem.
 
     Parameters
     ----------
@@ -72,7 +73,7 @@ def data_parallel(backend=None, *, timeout=None):
     >>> store = tempfile.NamedTemporaryFile(delete=False).name
     >>> dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
     >>> with data_parallel() as group:
-    ...     model = MFRegressor(n_factors=4, max_iter=3, device="cpu").fit(X)
+    ...     model = MFRegressor(n_factors=4, solver="gradient", max_iter=3, device="cpu").fit(X)
     >>> group.world_size, model.n_iter_
     (1, 3)
     >>> dist.destroy_process_group()
