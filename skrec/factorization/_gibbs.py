@@ -72,8 +72,9 @@ class GibbsTrainer(Trainer):
     is what serving a history row needs (:func:`posterior_scores`).
     """
 
-    def __init__(self, module, X, generator, seed, burn_in, beta0=2.0, noise_prior=(1.0, 1.0)):
+    def __init__(self, module, X, generator, seed, burn_in, rating_range, beta0=2.0, noise_prior=(1.0, 1.0)):
         self.module = module
+        self.rating_range = rating_range
         self.generator = generator
         self.rng = np.random.default_rng(seed)
         self.burn_in = burn_in
@@ -86,7 +87,8 @@ class GibbsTrainer(Trainer):
         self.user_targets = ((self.users.values - mu) / sigma).to(torch.float32)
         self.item_targets = ((self.items.values - mu) / sigma).to(torch.float32)
         self.row_ids = self.users.row_ids()
-        self.noise = 1.0
+        last = getattr(module, "draw_noise", None)  # a warm start continues from the last draw
+        self.noise = 1.0 if last is None else float(last[-1])
         self.sweeps = 0
         self.kept = []
 
@@ -135,7 +137,7 @@ class GibbsTrainer(Trainer):
         m.register_buffer("draw_user_mean", torch.stack([k[2][0] for k in kept]).to(device, dtype))
         m.register_buffer("draw_user_precision", torch.stack([k[2][1] for k in kept]).to(device, dtype))
         m.register_buffer("draw_noise", torch.tensor([k[3] for k in kept], device=device, dtype=dtype))
-        return {}
+        return {"rating_range_": self.rating_range}
 
 
 def posterior_scores(module, batch, draws=None):

@@ -481,8 +481,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
             low, high = min(low, self.rating_range_[0]), max(high, self.rating_range_[1])
         if self._spec["solver"] == "gibbs":
             module = self.module_ if warm else self._build_module(X, (low, high))
-            self.rating_range_ = (low, high)
-            return GibbsTrainer(module.to(self.device_), X, generator, seed, self._spec["burn_in"])
+            return GibbsTrainer(module.to(self.device_), X, generator, seed, self._spec["burn_in"], (low, high))
         X_train, X_val = self._split(X, self._seed)
         module = self.module_ if warm else self._build_module(X_train, (low, high))
         return MFTrainer(module.to(self.device_), X_train, X_val, generator, self._spec["alpha"], (low, high),
