@@ -253,6 +253,8 @@ def test_gibbs_ignores_early_stopping_and_warm_start_continues_the_chain(planted
     before = m.item_factors_.copy()
     m.set_params(warm_start=True, max_iter=5, burn_in=0).fit(X_hist)
     assert len(m.history_) == 17 and m.n_draws_ == 5  # the new fit's draws only
+    m.set_params(max_iter=9, burn_in=1, thin=3).fit(X_hist)
+    assert m.n_draws_ == 2  # sweeps 4 and 7 of 1..9 (sweep 1 is the burn-in)
     assert not np.allclose(before, m.item_factors_)
     fresh = MFRegressor(n_factors=4, max_iter=1, random_state=0, device="cpu").fit(X_hist)
     assert m.history_[12]["loss"] < 0.9 * fresh.history_[0]["loss"]  # from the last state, not a fresh start
@@ -263,6 +265,7 @@ def test_gibbs_ignores_early_stopping_and_warm_start_continues_the_chain(planted
     (dict(hidden_layer_sizes=(8,)), r"solver must be 'gradient' when hidden_layer_sizes is set.*; got 'gibbs'\."),
     (dict(solver="mcmc"), "solver must be one of 'gibbs', 'gradient'; got 'mcmc'."),
     (dict(burn_in=-1), "burn_in must be"),
+    (dict(thin=0), "thin must be"),
 ])
 def test_bad_gibbs_parameters_are_named(planted, params, match):
     _, X_hist, _, _ = planted

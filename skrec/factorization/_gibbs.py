@@ -67,13 +67,15 @@ class GibbsTrainer(Trainer):
 
     One epoch is one sweep. The trainer works on ratings standardised by the module's
     ``global_mean`` and ``scale``; :meth:`train_epoch` returns the training RMSE of the
-    sweep's draw, in rating units. Every draw after ``burn_in`` sweeps is kept for
-    prediction: the item factors and biases, the users' prior and the noise precision, which
+    sweep's draw, in rating units. Every ``thin``-th draw after ``burn_in`` sweeps is kept
+    for prediction: the item factors and biases, the users' prior and the noise precision, which
     is what serving a history row needs (:func:`posterior_scores`).
     """
 
-    def __init__(self, module, X, generator, seed, burn_in, rating_range, beta0=2.0, noise_prior=(1.0, 1.0)):
+    def __init__(self, module, X, generator, seed, burn_in, rating_range, thin=1, beta0=2.0,
+                 noise_prior=(1.0, 1.0)):
         self.module = module
+        self.thin = thin
         self.rating_range = rating_range
         self.generator = generator
         self.rng = np.random.default_rng(seed)
@@ -114,7 +116,7 @@ class GibbsTrainer(Trainer):
         n = self.users.nnz
         self.noise = float(self.rng.gamma(a0 + n / 2, 1.0 / (b0 + sse / 2)))
         self.sweeps += 1
-        if self.sweeps > self.burn_in:
+        if self.sweeps > self.burn_in and (self.sweeps - self.burn_in) % self.thin == 0:
             self.kept.append((m.item_factors.detach().clone(), m.item_bias.detach().clone(), user_prior,
                               self.noise))
         return float(m.scale) * (sse / max(n, 1)) ** 0.5
