@@ -270,6 +270,21 @@ STUDIES = {
                                       "user_norm": [0.0, 0.25, 0.5, 0.75, 1.0], "item_norm": [0.0, 0.1, 0.2, 0.3]},
                                 adapt="alpha_on_unweighted_gram"),
         }),
+    # Dropout above 0.5 together with DAN: an ad hoc search of the validation users found 0.4460
+    # at dropout 0.67 and alpha 10 (about 110 on the unweighted scale) against 0.4438 at the
+    # suite's point; this grid searches that corner.
+    "autoencoder-ml1m-dan-dropout": dict(
+        about="The closed form with DAN's normalisations and stronger input dropout (0.5-0.75), P2 "
+              "(benchmarks/results/autoencoder_quality.md, last section)",
+        dataset="ml1m", protocols=("P2",),
+        entries={
+            "EASE (reference)": _EASE_ML1M,
+            "closed form": dict(model="EASE (EDLAE+DAN)", params=_CLOSED_FORM,
+                                grid={"alpha": [50.0, 100.0, 150.0, 250.0],
+                                      "input_dropout": [0.5, 0.6, 0.67, 0.75],
+                                      "user_norm": [0.5], "item_norm": [0.1, 0.2, 0.3]},
+                                adapt="alpha_on_unweighted_gram"),
+        }),
     "autoencoder-ml1m-recoder": dict(
         about="recoder's logistic autoencoder with and without mini-batch negative sampling, P2, 40 epochs "
               "checked every 5",

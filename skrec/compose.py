@@ -97,7 +97,8 @@ class ResidualRegressor(TorchRecommender):
         from .factorization import MFRegressor
 
         return [cls(BaselineBiases(damping=2.0),
-                    MFRegressor(n_factors=4, alpha=0.02, learning_rate=0.02, batch_size=128, max_iter=20))]
+                    MFRegressor(n_factors=4, solver="gradient", alpha=0.02, learning_rate=0.02, batch_size=128,
+                                max_iter=20))]
 
     def _check_params(self):
         check_param("clip", self.clip, "bool")

@@ -110,9 +110,10 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
 
     Notes
     -----
-    Row lengths are read from the host copy of the row pointer, so grouping costs no device
-    synchronisation; each group is one batched gather, one ``bmm`` and one batched Cholesky
-    solve. Empty rows get the zero vector (or only the regularised intercept).
+    The normal equations come from :func:`normal_equations` (row lengths read from the host
+    copy of the row pointer, so grouping costs no device synchronisation); each group is then
+    one batched Cholesky solve, and the factorisations are checked once per call. Empty rows
+    get the zero vector (or only the regularised intercept).
 
     Examples
     --------
