@@ -300,3 +300,14 @@ def test_gaussian_rows_gives_the_posterior_mean_and_draws_of_its_covariance(budg
     np.testing.assert_allclose(draws.mean(0), mean, atol=0.05)
     for r in (0, 6):
         np.testing.assert_allclose(np.cov(draws[:, r].T), covs[r], atol=0.05)
+
+
+def test_gibbs_thins_the_kept_draws_of_a_large_catalogue(planted, monkeypatch):
+    from skrec.factorization import _mf
+
+    _, X_hist, _, _ = planted
+    kw = dict(n_factors=4, max_iter=12, burn_in=2, random_state=0, device="cpu")
+    assert MFRegressor(**kw).fit(X_hist).n_draws_ == 10  # 10 draws x 120 items x 5 numbers: all kept
+    monkeypatch.setattr(_mf, "GIBBS_DRAW_NUMBERS", 10 * 120 * 5 // 3)  # room for a third of them
+    assert MFRegressor(**kw).fit(X_hist).n_draws_ == 3  # every third draw: 3, 6, 9 after the burn-in
+    assert MFRegressor(**kw, thin=1).fit(X_hist).n_draws_ == 10  # a given thin is kept
