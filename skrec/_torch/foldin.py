@@ -142,12 +142,13 @@ def ridge_fold_in(batch, item_factors, targets, alpha, *, weights=None, gram=Non
         chol, info = torch.linalg.cholesky_ex(A)  # no host sync per group: counted once below
         failed.append((info != 0).sum())
         out[rows] = torch.cholesky_solve(rhs.unsqueeze(-1), chol).squeeze(-1)
-    _refuse_failed(failed, batch.n_rows, "use a larger alpha")
+    refuse_failed(failed, batch.n_rows, "use a larger alpha")
     return out
 
 
-def _refuse_failed(failed, n_rows, advice):
-    """One host sync for the factorisation statuses of every group of a call."""
+def refuse_failed(failed, n_rows, advice):
+    """Raise when any of ``failed`` (device counts of systems float32 could not factor) is
+    nonzero: one host sync for all of them."""
     n_failed = int(sum(failed)) if failed else 0
     if n_failed:
         raise_invalid("X", f"interactions whose weighted least-squares systems float32 can solve (rescale very "
@@ -214,7 +215,7 @@ def normal_equations(batch, factors, targets, *, weights=None, ones=False, budge
 
 @full_precision()
 def gaussian_rows(batch, factors, targets, *, noise_precision, prior_precision, prior_mean, generator=None,
-                  budget=2**24):
+                  budget=2**24, failed=None):
     """Posterior of every row's ``[u, b]`` in Bayesian linear regression, its mean or one draw.
 
     Each stored entry ``i`` of a row is ``t_i ~ N(u·v_i + b, 1 / noise_precision)`` with the
@@ -239,6 +240,9 @@ def gaussian_rows(batch, factors, targets, *, noise_precision, prior_precision, 
         Draw from the posterior with it; ``None`` returns the posterior mean.
     budget : int, default=2**24
         Bounds the padded gather of a group of rows (see :func:`ridge_fold_in`).
+    failed : list, optional
+        Collects the device counts of systems float32 could not factor, for the caller to
+        check once over many calls; ``None`` checks here (one host sync).
 
     Returns
     -------
@@ -265,7 +269,7 @@ def gaussian_rows(batch, factors, targets, *, noise_precision, prior_precision, 
         chol = torch.linalg.cholesky(prior_precision)
         z = torch.randn((width, n), generator=generator, device=device, dtype=dtype)
         out = prior_mean + torch.linalg.solve_triangular(chol.T, z, upper=True).T
-    failed = []
+    check, failed = failed is None, [] if failed is None else failed
     for rows, A, rhs in normal_equations(batch, factors, targets, ones=True, budget=budget):
         A = prior_precision + noise_precision * A
         rhs = shift + noise_precision * rhs
@@ -276,7 +280,8 @@ def gaussian_rows(batch, factors, targets, *, noise_precision, prior_precision, 
         if generator is not None:
             y = y + torch.randn(y.shape, generator=generator, device=device, dtype=dtype)
         out[rows] = torch.linalg.solve_triangular(chol.mT, y, upper=True).squeeze(-1)
-    _refuse_failed(failed, n, "use fewer factors")
+    if check:
+        refuse_failed(failed, n, "use fewer factors")
     return out
 
 

@@ -15,7 +15,7 @@ import scipy.stats
 import torch
 
 from .._torch import DeviceCSR
-from .._torch.foldin import gaussian_rows
+from .._torch.foldin import gaussian_rows, refuse_failed
 from .._torch.training import Trainer
 
 __all__ = ["GibbsTrainer", "sample_normal_wishart", "posterior_scores"]
@@ -169,10 +169,11 @@ def posterior_scores(module, batch, draws=None):
     Q, C = m.draw_item_factors[sl], m.draw_item_bias[sl]
     means, precisions, noise = m.draw_user_mean[sl], m.draw_user_precision[sl], m.draw_noise[sl]
     targets = ((batch.values - m.global_mean) / m.scale).to(Q.dtype)
-    total = None
+    total, failed = None, []
     for s in range(Q.shape[0]):
         x = gaussian_rows(batch, Q[s], targets - C[s][batch.indices], noise_precision=noise[s],
-                          prior_precision=precisions[s], prior_mean=means[s])
+                          prior_precision=precisions[s], prior_mean=means[s], failed=failed)
         scores = torch.addmm(x[:, -1:] + C[s], x[:, :-1], Q[s].T)
         total = scores if total is None else total.add_(scores)
+    refuse_failed(failed, batch.n_rows * Q.shape[0], "use fewer factors")  # one sync for every draw
     return m.global_mean + m.scale * (total / Q.shape[0]), x[:, :-1]
