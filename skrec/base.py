@@ -608,7 +608,7 @@ class TorchRecommender(BaseRecommender):
 
     def _callbacks(self, trainer):
         callbacks = []
-        if hasattr(self, "n_iter_no_change"):
+        if hasattr(self, "n_iter_no_change") and trainer.stops_early:
             callbacks.append(EarlyStopping(self.n_iter_no_change, self.tol,
                                            restore_best=trainer.has_validation))
         if getattr(self, "lr_schedule", None) is not None and isinstance(trainer, GradientTrainer):

@@ -149,6 +149,7 @@ class Trainer:
 
     module: torch.nn.Module
     has_validation = False
+    stops_early = True  # False: every epoch runs (a sampler's chain), whatever the estimator's patience
     max_epochs = None  # no cap
     n_steps = 0  # optimizer steps taken so far (gradient trainers)
 

@@ -18,7 +18,7 @@ from .._torch import DeviceCSR
 from .._torch.foldin import gaussian_rows, refuse_failed
 from .._torch.training import Trainer
 
-__all__ = ["GibbsTrainer", "sample_normal_wishart", "posterior_scores"]
+__all__ = ["GibbsTrainer", "sample_normal_wishart", "posterior_rows", "posterior_scores"]
 
 
 def sample_normal_wishart(table, rng, *, beta0=2.0):
@@ -69,8 +69,11 @@ class GibbsTrainer(Trainer):
     ``global_mean`` and ``scale``; :meth:`train_epoch` returns the training RMSE of the
     sweep's draw, in rating units. Every ``thin``-th draw after ``burn_in`` sweeps is kept
     for prediction: the item factors and biases, the users' prior and the noise precision, which
-    is what serving a history row needs (:func:`posterior_scores`).
+    is what serving a history row needs (:func:`posterior_scores`). It never stops early
+    (``stops_early = False``): a chain has no best state to go back to.
     """
+
+    stops_early = False
 
     def __init__(self, module, X, generator, seed, burn_in, rating_range, thin=1, beta0=2.0,
                  noise_prior=(1.0, 1.0)):
@@ -94,9 +97,12 @@ class GibbsTrainer(Trainer):
         self.sweeps = 0
         self.kept = []
 
+    def _draw_prior(self, own, own_bias):
+        """The rows' ``(mean, precision)`` drawn given the current ``[own, own_bias]``."""
+        return sample_normal_wishart(torch.cat([own, own_bias.unsqueeze(1)], 1), self.rng, beta0=self.beta0)
+
     def _half(self, csr, targets, other, other_bias, own, own_bias):
-        mean, precision = sample_normal_wishart(torch.cat([own, own_bias.unsqueeze(1)], 1), self.rng,
-                                                beta0=self.beta0)
+        mean, precision = self._draw_prior(own, own_bias)
         drawn = gaussian_rows(csr, other, targets - other_bias[csr.indices], noise_precision=self.noise,
                               prior_precision=precision, prior_mean=mean, generator=self.generator)
         own.copy_(drawn[:, :-1])
@@ -121,18 +127,12 @@ class GibbsTrainer(Trainer):
                               self.noise))
         return float(m.scale) * (sse / max(n, 1)) ** 0.5
 
-    def snapshot(self):
-        return None  # the chain is never rewound
-
-    def restore(self, state):  # pragma: no cover - no callback restores a sampler
-        raise RuntimeError("a Gibbs chain has no best state to restore")
-
     def fitted_attributes(self):
         """The kept draws, stacked as module buffers (the chain's last state when none were kept)."""
         m = self.module
-        kept = self.kept or [(m.item_factors.detach().clone(), m.item_bias.detach().clone(),
-                              sample_normal_wishart(torch.cat([m.user_factors, m.user_bias.unsqueeze(1)], 1).detach(),
-                                                    self.rng, beta0=self.beta0), self.noise)]
+        with torch.no_grad():
+            kept = self.kept or [(m.item_factors.detach().clone(), m.item_bias.detach().clone(),
+                                  self._draw_prior(m.user_factors, m.user_bias), self.noise)]
         device, dtype = m.item_factors.device, m.item_factors.dtype
         m.register_buffer("draw_item_factors", torch.stack([k[0] for k in kept]))
         m.register_buffer("draw_item_bias", torch.stack([k[1] for k in kept]))
@@ -142,38 +142,34 @@ class GibbsTrainer(Trainer):
         return {"rating_range_": self.rating_range}
 
 
-def posterior_scores(module, batch, draws=None):
-    """``(scores, user_vectors)`` of history rows under the kept draws of a Gibbs fit.
+def posterior_rows(module, batch, draw, failed=None):
+    """Each history row's posterior mean ``[p, b]`` under kept draw ``draw`` of a Gibbs fit.
 
-    For each kept draw, each row's ``[p, b]`` is its posterior mean given the row's ratings
-    (that draw's items, users' prior and noise); the scores ``μ + σ (b + b_i + p·q_i)``
-    are averaged over the draws, which integrates the user out exactly (Rao-Blackwellised)
-    and the items by Monte Carlo. A training row is served like any other row.
-
-    Parameters
-    ----------
-    module : BiasedMF
-        Fitted by :class:`GibbsTrainer`.
-    batch : DeviceCSR
-    draws : slice, optional
-        Which kept draws to average (all when ``None``).
-
-    Returns
-    -------
-    scores : torch.Tensor of shape (n_rows, n_items)
-    user_vectors : torch.Tensor of shape (n_rows, d)
-        The posterior mean ``p`` under the last draw averaged.
+    The row's ratings, that draw's item factors and biases, users' prior and noise
+    precision give the Bayesian linear regression of :func:`gaussian_rows`. ``failed``: see
+    there (``None`` checks the factorisations at once).
     """
     m = module
-    sl = draws if draws is not None else slice(None)
-    Q, C = m.draw_item_factors[sl], m.draw_item_bias[sl]
-    means, precisions, noise = m.draw_user_mean[sl], m.draw_user_precision[sl], m.draw_noise[sl]
-    targets = ((batch.values - m.global_mean) / m.scale).to(Q.dtype)
+    targets = ((batch.values - m.global_mean) / m.scale).to(m.draw_item_factors.dtype)
+    return gaussian_rows(batch, m.draw_item_factors[draw], targets - m.draw_item_bias[draw][batch.indices],
+                         noise_precision=m.draw_noise[draw], prior_precision=m.draw_user_precision[draw],
+                         prior_mean=m.draw_user_mean[draw], failed=failed)
+
+
+def posterior_scores(module, batch):
+    """Scores ``(n_rows, n_items)`` of history rows, averaged over the kept draws of a Gibbs fit.
+
+    For each kept draw, each row's ``[p, b]`` is its posterior mean given the row's ratings
+    (:func:`posterior_rows`); the scores ``μ + σ (b + b_i + p·q_i)`` are averaged over the
+    draws, which integrates the user out exactly (Rao-Blackwellised) and the items by Monte
+    Carlo. A training row is served like any other row. The factorisations of every draw
+    are checked with one host sync.
+    """
+    m = module
     total, failed = None, []
-    for s in range(Q.shape[0]):
-        x = gaussian_rows(batch, Q[s], targets - C[s][batch.indices], noise_precision=noise[s],
-                          prior_precision=precisions[s], prior_mean=means[s], failed=failed)
-        scores = torch.addmm(x[:, -1:] + C[s], x[:, :-1], Q[s].T)
+    for s in range(m.draw_noise.shape[0]):
+        x = posterior_rows(m, batch, s, failed)
+        scores = torch.addmm(x[:, -1:] + m.draw_item_bias[s], x[:, :-1], m.draw_item_factors[s].T)
         total = scores if total is None else total.add_(scores)
-    refuse_failed(failed, batch.n_rows * Q.shape[0], "use fewer factors")  # one sync for every draw
-    return m.global_mean + m.scale * (total / Q.shape[0]), x[:, :-1]
+    refuse_failed(failed, batch.n_rows * m.draw_noise.shape[0], "use fewer factors")
+    return m.global_mean + m.scale * (total / m.draw_noise.shape[0])

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from .._torch import DeviceCSR, gradient_fold_in, ridge_fold_in
-from .._torch.training import EarlyStopping, GradientTrainer, LRSchedule
+from .._torch.training import GradientTrainer
 from ..base import TorchRecommender, register, store_params
 from ..utils.validation import check_param, raise_invalid
 from ._base import FactorMixin, sum_of_squares
-from ._gibbs import GibbsTrainer, posterior_scores
+from ._gibbs import GibbsTrainer, posterior_rows, posterior_scores
 
 __all__ = ["MFRegressor", "BiasedMF", "EmbeddingNet"]
 
@@ -503,12 +503,6 @@ class MFRegressor(FactorMixin, TorchRecommender):
         return MFTrainer(module.to(self.device_), X_train, X_val, generator, self._spec["alpha"], (low, high),
                          **self._gradient_options(warm))
 
-    def _callbacks(self, trainer):
-        callbacks = super()._callbacks(trainer)
-        if isinstance(trainer, GibbsTrainer):  # every sweep runs: a chain neither stops early nor has a rate
-            callbacks = [cb for cb in callbacks if not isinstance(cb, (EarlyStopping, LRSchedule))]
-        return callbacks
-
     def _build_module(self, X, rating_range):
         n_users, n_items = X.shape
         # Built on the CPU from a CPU generator, so its initial state is the same on every
@@ -551,7 +545,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
     def _score_batch(self, batch):
         m = self.module_
         if self._gibbs:
-            scores = posterior_scores(m, batch)[0]
+            scores = posterior_scores(m, batch)
             return scores.clamp(*self.rating_range_) if self._spec["clip"] else scores
         users, bias = self._fold_in(batch)
         if self._neural:
@@ -564,7 +558,7 @@ class MFRegressor(FactorMixin, TorchRecommender):
 
     def _transform_batch(self, batch):
         if self._gibbs:
-            return posterior_scores(self.module_, batch, draws=slice(-1, None))[1]
+            return posterior_rows(self.module_, batch, -1)[:, :-1]
         return self._fold_in(batch)[0]
 
     def _fold_in_reproduces_learned(self):
