@@ -10,7 +10,8 @@ from skrec._torch import DeviceCSR, pairwise_fold_in, ridge_fold_in
 from skrec.datasets import make_interactions
 from skrec.factorization import BPRRanker
 from skrec.factorization import _bpr
-from skrec.factorization._bpr import FOLD_IN_NEGATIVES, BPRModule
+from skrec.factorization._bpr import ADAPTIVE_FOLD_IN_NEGATIVES, FOLD_IN_NEGATIVES, BPRModule
+from skrec.sampling import AdaptiveNegatives
 from skrec.metrics import ndcg_at_k
 from skrec.model_selection import holdout_split, split_users
 
@@ -51,8 +52,8 @@ def test_new_users_fold_in_beats_popularity(planted):
     b, _, _ = planted
     tr, _, te = split_users(b.X, test_size=0.25, validation_size=0.0, random_state=0)
     hist, held = holdout_split(b.X[te], 0.25, random_state=1)
-    for fold_in in ("gradient", "ridge"):
-        bpr = BPRRanker(**dict(FAST, fold_in=fold_in)).fit(b.X[tr])
+    for extra in (dict(fold_in="gradient"), dict(fold_in="ridge"), dict(negatives="adaptive", adaptive_rank=0.2)):
+        bpr = BPRRanker(**dict(FAST, **extra)).fit(b.X[tr])
         pop = Popularity(damping=1.0, device="cpu").fit(b.X[tr])
         assert bpr.score(hist, held) > pop.score(hist, held) + 0.1
 
@@ -100,6 +101,29 @@ def test_negatives_never_include_the_users_positives(planted, monkeypatch, negat
         assert np.corrcoef(counts, pop)[0, 1] > 0.8
 
 
+def test_adaptive_negatives_are_harder_than_uniform_and_never_positives(planted, monkeypatch):
+    _, X_hist, _ = planted
+    drawn = []
+    original = _bpr.AdaptiveNegatives.sample
+
+    def recording(self, user_vectors, generator, **kwargs):
+        neg = original(self, user_vectors, generator, **kwargs)
+        drawn.append((kwargs["users"].clone(), neg.clone()))
+        return neg
+
+    monkeypatch.setattr(_bpr.AdaptiveNegatives, "sample", recording)
+    model = BPRRanker(**dict(FAST, max_iter=4, negatives="adaptive", adaptive_rank=0.1, n_negatives=2)).fit(X_hist)
+    users = torch.cat([u.unsqueeze(1).expand_as(n) for u, n in drawn]).flatten().numpy().copy()
+    neg = torch.cat([n for _, n in drawn]).flatten().numpy().copy()
+    assert neg.size == 4 * X_hist.nnz * 2
+    assert np.asarray(X_hist[users, neg]).ravel().sum() == 0
+    # the last epoch's negatives score above a uniform non-positive under the fitted factors
+    scores = model.user_factors_ @ model.item_factors_.T
+    last = slice(len(neg) * 3 // 4, None)
+    free = np.ma.masked_array(scores, X_hist.toarray() > 0).mean(1).data
+    assert (scores[users[last], neg[last]] - free[users[last]]).mean() > 0.1 * scores.std()  # uniform: 0 +- 0.02
+
+
 def test_dynamic_negative_sampling_trains_on_the_highest_scored_candidate(planted, monkeypatch):
     """With ``n_candidates=M`` each negative is the candidate of its group of ``M`` draws that
     the model scores highest at that step (Zhang et al., 2013), never a positive."""
@@ -135,8 +159,18 @@ def test_negatives_may_hit_positives_without_rejection(planted, monkeypatch):
         return original(users, *args, **kwargs)
 
     monkeypatch.setattr(_bpr, "sample_negatives", recording)
-    BPRRanker(**dict(FAST, max_iter=1, exclude_positives=False)).fit(X_hist)
+    BPRRanker(**dict(FAST, max_iter=1, negatives="uniform", exclude_positives=False)).fit(X_hist)
     assert calls and all(c is None for c in calls)
+    adaptive = []
+    original_adaptive = _bpr.AdaptiveNegatives.sample
+
+    def recording_adaptive(self, *args, **kwargs):
+        adaptive.append(kwargs.get("exclude"))
+        return original_adaptive(self, *args, **kwargs)
+
+    monkeypatch.setattr(_bpr.AdaptiveNegatives, "sample", recording_adaptive)
+    BPRRanker(**dict(FAST, max_iter=1, negatives="adaptive", exclude_positives=False)).fit(X_hist)
+    assert adaptive and all(c is None for c in adaptive)
 
 
 def test_sparse_adam_trains_as_well(planted, model):
@@ -173,7 +207,8 @@ def test_transform_returns_the_fold_in_vectors(planted, model):
 def reference_fold_in(model, X_fit, rows):
     """BPRRanker's gradient fold-in rebuilt from the public pieces: the ridge projection of the
     history onto the item factors, refined by :func:`pairwise_fold_in` against every item (the
-    catalogue is below ``FOLD_IN_NEGATIVES``), weighted by the training negative distribution."""
+    catalogue is below ``FOLD_IN_NEGATIVES``), weighted by the training negative distribution
+    (for adaptive negatives, the sampler's distribution for the current vector)."""
     assert model.n_items_ <= FOLD_IN_NEGATIVES
     batch = DeviceCSR.from_scipy(rows, torch.device("cpu"))
     Q = torch.as_tensor(model.item_factors_)
@@ -184,16 +219,22 @@ def reference_fold_in(model, X_fit, rows):
     if model.negatives == "popularity":
         counts = np.bincount(X_fit.indices, minlength=X_fit.shape[1])
         omega = torch.as_tensor(counts / counts.sum() * X_fit.shape[1], dtype=torch.float32)
+    if model.negatives == "adaptive":
+        sampler = AdaptiveNegatives(model.adaptive_rank).refresh(Q)
+        tables = sampler.rank_probabilities(torch.arange(model.n_items_))
+        omega = lambda u: sampler.probabilities(u, tables)  # noqa: E731
     return pairwise_fold_in(batch, init, Q, b, torch.arange(model.n_items_), alpha=model.alpha,
                             negative_weights=omega, weights=weights, exclude_positives=model.exclude_positives,
                             n_steps=model.fold_in_steps, learning_rate=model.fold_in_learning_rate).numpy()
 
 
 @pytest.mark.parametrize("params", [
-    dict(),
+    dict(negatives="uniform"),
     dict(negatives="popularity", confidence=True, fold_in_learning_rate=0.1),
-    dict(exclude_positives=False, fold_in_steps=7, fold_in_learning_rate=0.02),
-], ids=["uniform", "popularity-confidence", "no-exclusion"])
+    dict(negatives="uniform", exclude_positives=False, fold_in_steps=7, fold_in_learning_rate=0.02),
+    dict(),
+    dict(exclude_positives=False, fold_in_steps=7),
+], ids=["uniform", "popularity-confidence", "no-exclusion", "adaptive", "adaptive-no-exclusion"])
 def test_transform_is_the_pairwise_fold_in_of_the_ridge_projection(planted, params):
     _, X_hist, _ = planted
     Xw = X_hist.copy()
@@ -214,11 +255,15 @@ def test_fold_in_learning_rate_steers_only_the_fold_in(planted):
     assert 0 < moved_slow < moved_fast  # Adam moves each coordinate by about the rate per step
 
 
-def test_fold_in_of_a_large_catalogue_uses_one_fixed_negative_sample():
-    """Above FOLD_IN_NEGATIVES items the negatives are a fixed draw: every call, and every row
-    whatever the rows passed with it, gets the same vector."""
-    X = make_interactions(120, FOLD_IN_NEGATIVES + 88, n_clusters=4, density=0.03, random_state=1).X
-    model = BPRRanker(**dict(FAST, max_iter=2)).fit(X)
+@pytest.mark.parametrize("negatives, size", [("uniform", FOLD_IN_NEGATIVES),
+                                             ("adaptive", ADAPTIVE_FOLD_IN_NEGATIVES)])
+def test_fold_in_of_a_large_catalogue_uses_one_fixed_negative_sample(negatives, size):
+    """Above FOLD_IN_NEGATIVES items (ADAPTIVE_FOLD_IN_NEGATIVES with adaptive negatives) the
+    negatives are a fixed draw: every call, and every row whatever the rows passed with it,
+    gets the same vector."""
+    X = make_interactions(120, size + 88, n_clusters=4, density=0.03, random_state=1).X
+    model = BPRRanker(**dict(FAST, max_iter=2, negatives=negatives)).fit(X)
+    assert model._fold_in_negatives()[0].shape == (size,)
     Z = model.transform(X[:12])
     np.testing.assert_array_equal(Z, model.transform(X[:12]))
     np.testing.assert_allclose(Z[5:6], model.transform(X[5:6]), rtol=1e-5, atol=1e-6)
@@ -231,7 +276,7 @@ def test_the_fold_in_sample_is_drawn_on_the_cpu_whatever_the_device(monkeypatch)
     from skrec.factorization import _bpr
 
     X = make_interactions(120, FOLD_IN_NEGATIVES + 88, n_clusters=4, density=0.03, random_state=1).X
-    model = BPRRanker(**dict(FAST, max_iter=2)).fit(X)
+    model = BPRRanker(**dict(FAST, max_iter=2, negatives="uniform")).fit(X)
     S, _ = model._fold_in_negatives()
     drawn, real = [], _bpr.make_generator
     monkeypatch.setattr(_bpr, "make_generator", lambda seed, device: drawn.append(device) or real(seed, device))
@@ -324,7 +369,8 @@ def test_similar_items_validates_metric_and_needs_fit(model):
     ("n_factors", 0, "n_factors must be an int >= 1; got 0.", ValueError),
     ("alpha", -1.0, "alpha must be a float >= 0; got -1.0.", ValueError),
     ("n_negatives", 1.5, "n_negatives must be an int >= 1; got 1.5.", TypeError),
-    ("negatives", "hard", "negatives must be one of 'uniform', 'popularity'; got 'hard'.", ValueError),
+    ("negatives", "hard", "negatives must be one of 'uniform', 'popularity', 'adaptive'; got 'hard'.", ValueError),
+    ("adaptive_rank", 1.5, "adaptive_rank must be a float > 0 and <= 1; got 1.5.", ValueError),
     ("fold_in", "exact", "fold_in must be one of 'gradient', 'ridge'; got 'exact'.", ValueError),
     ("fold_in_alpha", 0.0, "fold_in_alpha must be a float > 0; got 0.0.", ValueError),
     ("fold_in_learning_rate", 0.0, "fold_in_learning_rate must be a float > 0; got 0.0.", ValueError),
@@ -357,9 +403,10 @@ def test_cpu_and_cuda_agree(planted):
     assert np.isfinite(gpu.predict(sp_rows)).all()
 
 
+@pytest.mark.parametrize("alpha", [0.3, (0.3, 0.05)])  # one L2 strength, or the negatives' apart
 @pytest.mark.parametrize("n_negatives", [1, 4])  # one negative takes an elementwise path
 @pytest.mark.parametrize("weighted", [False, True])
-def test_pair_loss_backward_is_the_gradient(weighted, n_negatives):
+def test_pair_loss_backward_is_the_gradient(weighted, n_negatives, alpha):
     from skrec.factorization._bpr import PairLoss
 
     g = torch.Generator().manual_seed(0)
@@ -367,7 +414,11 @@ def test_pair_loss_backward_is_the_gradient(weighted, n_negatives):
     u, i = torch.tensor([0, 3, 3, 1, 2]), torch.tensor([1, 6, 0, 0, 2])
     j = torch.randint(7, (5, n_negatives), generator=g)
     w = torch.rand(5, generator=g, dtype=torch.float64) if weighted else None
-    assert torch.autograd.gradcheck(lambda *t: PairLoss.apply(*t, u, i, j, w, 0.3, False, None), tables)
+    assert torch.autograd.gradcheck(lambda *t: PairLoss.apply(*t, u, i, j, w, alpha, False, None), tables)
+    if isinstance(alpha, tuple):  # the negatives' strength reaches only the negatives' penalty
+        split = PairLoss.apply(*tables, u, i, j, w, alpha, False, None)
+        same = PairLoss.apply(*tables, u, i, j, w, alpha[0], False, None)
+        assert not torch.allclose(split, same)
 
 
 def test_pair_loss_equals_autograd_through_the_lookups_dense_and_sparse():
@@ -397,7 +448,8 @@ def test_pair_loss_equals_autograd_through_the_lookups_dense_and_sparse():
             assert t.weight.grad.is_sparse == sparse
 
 
-def test_pairwise_fold_in_follows_the_autograd_gradient_of_its_loss():
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_pairwise_fold_in_follows_the_autograd_gradient_of_its_loss(adaptive):
     from skrec._torch import gradient_fold_in
 
     g = torch.Generator().manual_seed(0)
@@ -405,6 +457,10 @@ def test_pairwise_fold_in_follows_the_autograd_gradient_of_its_loss():
     batch = DeviceCSR.from_scipy(X, torch.device("cpu"))
     Q, b = torch.randn(12, 3, generator=g), torch.randn(12, generator=g)
     negatives, omega = torch.tensor([0, 3, 5, 7, 11]), torch.rand(5, generator=g)
+    if adaptive:  # weights that follow the current vector, held constant in the gradient
+        sampler = AdaptiveNegatives(0.3).refresh(Q)
+        tables = sampler.rank_probabilities(negatives)
+        omega = lambda u: sampler.probabilities(u, tables)  # noqa: E731
     weights = torch.rand(X.nnz, generator=g)
     init = torch.randn(6, 3, generator=g)
     got = pairwise_fold_in(batch, init, Q, b, negatives, alpha=0.1, negative_weights=omega, weights=weights,
@@ -416,7 +472,8 @@ def test_pairwise_fold_in_follows_the_autograd_gradient_of_its_loss():
         for r in range(6):
             items = torch.as_tensor(X.indices[rows == r])
             w = weights[torch.as_tensor(np.flatnonzero(rows == r))]
-            keep = omega * ~torch.isin(negatives, items)
+            neg_w = omega(u[r:r + 1].detach())[0] if adaptive else omega
+            keep = neg_w * ~torch.isin(negatives, items)
             si, sj = Q[items] @ u[r] + b[items], Q[negatives] @ u[r] + b[negatives]
             pairs = torch.nn.functional.softplus(sj.unsqueeze(0) - si.unsqueeze(1)) * w.unsqueeze(1) * keep
             total = total + pairs.sum() / (len(items) * keep.sum()) + 0.1 * u[r].square().sum()

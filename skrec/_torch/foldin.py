@@ -365,8 +365,11 @@ def pairwise_fold_in(batch, init, item_factors, item_bias, negatives, *, alpha, 
         The negative items every row is compared with.
     alpha : float
         L2 strength on the user vector.
-    negative_weights : torch.Tensor of shape (m,), optional
-        Weight of each negative (e.g. ``n * p_j`` to stand for a popularity sampler).
+    negative_weights : torch.Tensor of shape (m,) or callable, optional
+        Weight of each negative (e.g. ``n * p_j`` to stand for a popularity sampler); or a
+        function of the current user vectors ``[b, d]`` returning ``[b, m]`` weights,
+        evaluated at every step and held constant in its gradient (the distribution of an
+        adaptive sampler, :meth:`skrec.sampling.AdaptiveNegatives.probabilities`).
     weights : torch.Tensor of shape (nnz,), optional
         Confidence of each history entry.
     exclude_positives : bool, default=True
@@ -394,28 +397,41 @@ def pairwise_fold_in(batch, init, item_factors, item_bias, negatives, *, alpha, 
     m = negatives.numel()
     QS = item_factors[negatives]  # [m, d]
     bS = item_bias[negatives] if item_bias is not None else None
-    omega = torch.ones(m, device=init.device) if negative_weights is None else negative_weights
+    adaptive = callable(negative_weights)
+    omega = (torch.ones(m, device=init.device) if negative_weights is None or adaptive
+             else negative_weights).expand(1, -1)  # [1, m]
     out = init.clone()
     for rows, mask, pos in padded_rows(batch, m, budget):
         items = batch.indices[pos]  # [b, L]
         Qi = item_factors[items]  # [b, L, d]
         bi = item_bias[items] if item_bias is not None else None
         w = mask.to(init.dtype) if weights is None else weights[pos] * mask  # [b, L]
-        neg_w = omega.expand(rows.numel(), -1)  # [b, m]
-        if exclude_positives:
-            in_hist = ((items.unsqueeze(-1) == negatives) & mask.unsqueeze(-1)).any(1)  # [b, m]
-            neg_w = neg_w * ~in_hist
-        n_pairs = (mask.to(init.dtype).sum(1) * neg_w.sum(1)).clamp(min=1e-12)  # [b]
-        pair_w = (w / n_pairs.unsqueeze(1)).unsqueeze(-1) * neg_w.unsqueeze(1)  # [b, L, m]
+        keep = ~((items.unsqueeze(-1) == negatives) & mask.unsqueeze(-1)).any(1) if exclude_positives else None
+        length = mask.sum(1, keepdim=True).to(init.dtype)  # [b, 1]
 
-        def gradient(u, Qi=Qi, bi=bi, pair_w=pair_w):
-            # loss = Σ pair_w softplus(s_j - s_i) + alpha |u|²: d/ds_j = pair_w σ(s_j - s_i) = -d/ds_i
+        def row_weights(neg_w, w=w, keep=keep, length=length):  # a [b, L] and ω [b, m]: pair_w = a_l ω_j
+            neg_w = neg_w if keep is None else neg_w * keep
+            return w / (length * neg_w.sum(1, keepdim=True)).clamp(min=1e-12), neg_w
+
+        fixed = None if adaptive else row_weights(omega.expand(rows.numel(), -1))
+        fixed = None if fixed is None else fixed[0].unsqueeze(-1) * fixed[1].unsqueeze(1)  # [b, L, m]
+
+        def gradient(u, Qi=Qi, bi=bi, fixed=fixed, row_weights=row_weights):
+            # loss = Σ_lj a_l ω_j softplus(s_j - s_l) + alpha |u|²: with S = σ(s_j - s_l),
+            # d/ds_j = ω_j (aᵀS)_j = -Σ_l d/ds_l; adaptive weights follow u, constant in its gradient
             si = torch.einsum("bd,bld->bl", u, Qi)  # [b, L]
             sj = u @ QS.T  # [b, m]
             if bi is not None:
                 si, sj = si + bi, sj + bS
-            g = torch.sub(sj.unsqueeze(1), si.unsqueeze(2)).sigmoid_().mul_(pair_w)  # [b, L, m]
-            return g.sum(1) @ QS - torch.einsum("bl,bld->bd", g.sum(2), Qi) + (2 * alpha) * u
+            S = torch.sub(sj.unsqueeze(1), si.unsqueeze(2)).sigmoid_()  # [b, L, m]
+            if fixed is not None:
+                S.mul_(fixed)
+                gj, gl = S.sum(1), S.sum(2)
+            else:  # the weights change every step: never materialise a [b, L, m] product of them
+                a, neg_w = row_weights(negative_weights(u))
+                S.mul_(neg_w.unsqueeze(1))
+                gj, gl = torch.bmm(a.unsqueeze(1), S).squeeze(1), S.sum(2).mul_(a)
+            return gj @ QS - torch.einsum("bl,bld->bd", gl, Qi) + (2 * alpha) * u
 
         out[rows] = gradient_fold_in(init[rows], gradient=gradient, n_steps=n_steps, learning_rate=learning_rate)
     return out
