@@ -25,8 +25,8 @@ FIXED = {
     # the ratings, with its default batch and rate.
     "MFRegressor": dict(max_iter=200, early_stopping=True, n_iter_no_change=5),
     # The sampled BPR loss is too noisy to stop on (benchmarks/results/bpr_quality.md): a fixed
-    # number of epochs.
-    "BPRRanker": dict(max_iter=80, early_stopping=False, tol=0.0, n_iter_no_change=100),
+    # number of epochs, the constructor's (30, with adaptive negatives; study bpr-ml1m-adaptive).
+    "BPRRanker": dict(max_iter=30, early_stopping=False, tol=0.0, n_iter_no_change=100),
     "AutoencoderRecommender (Mult-DAE)": dict(hidden_layer_sizes=(600, 200), learning_rate=2e-3,
                                               batch_size=250, max_iter=200, early_stopping=True,
                                               n_iter_no_change=10),
@@ -186,6 +186,8 @@ _DEEP = dict(hidden_layer_sizes=(600, 200), input_dropout=0.5, alpha=0.0, learni
 _SASREC = dict(n_factors=64, n_layers=2, learning_rate=1e-3, batch_size=128, objective="causal", max_iter=200,
                n_iter_no_change=20, early_stopping=True, verbose=1)  # patience: see FIXED
 _POPULARITY = dict(model="Popularity", params={})
+# BPR's former recipe (before adaptive negatives became the default): the studies that measured it
+_UNIFORM_BPR = dict(negatives="uniform", negative_alpha=None)
 _KNN_K = [100, 300, 700, 1500]
 _BM25_K1, _BM25_B = [0.3, 0.5, 1.2, 3.0], [0.5, 0.75, 1.0]
 
@@ -214,9 +216,23 @@ STUDIES = {
         was="python -m benchmarks.quality_bpr --protocols p2,p4 --factors 128 --alpha 0.005 --negatives 8 "
             "--max-iter 80 --n-iter-no-change 100", writeup="bpr_quality.md",
         entries={
-            "BPRRanker": dict(model="BPRRanker", params=dict(max_iter=80, n_iter_no_change=100, tol=0.0),
+            "BPRRanker": dict(model="BPRRanker", params=dict(max_iter=80, n_iter_no_change=100, tol=0.0,
+                                                             **_UNIFORM_BPR),
                               grid={"alpha": [0.005], "fold_in": ["gradient"], "n_factors": [128],
                                     "n_negatives": [8]}),
+        }),
+    "bpr-ml1m-adaptive": dict(
+        about="BPRRanker with adaptive negatives (Rendle & Freudenthaler, 2014) on MovieLens-1M positives: "
+              "the mean rank and the negatives' L2 searched on the P2 validation users, epochs by chunks "
+              "of 10; P4 runs the constructor's defaults",
+        dataset="ml1m", protocols=("P2", "P4"),
+        was="python -m benchmarks study bpr-ml1m", writeup="bpr_quality.md",
+        entries={
+            "BPRRanker (adaptive)": dict(model="BPRRanker", protocols=("P2",),
+                                         params=dict(negatives="adaptive", n_iter_no_change=1000, tol=0.0),
+                                         grid={"adaptive_rank": [0.1, 0.2], "negative_alpha": [0.005, 0.015, 0.03]},
+                                         epochs=dict(chunk=10, max_epochs=40, patience=1)),
+            "BPRRanker (defaults)": dict(model="BPRRanker", protocols=("P4",), params={}, grid=None),
         }),
     "bpr-ml1m-grid": dict(
         about="BPRRanker on MovieLens-1M positives, P2 and P4: the first grid (alpha 0.001, 0.01; 64 factors, "
@@ -224,7 +240,8 @@ STUDIES = {
         dataset="ml1m", protocols=("P2", "P4"),
         was="python -m benchmarks.quality_bpr", writeup="bpr_quality.md",
         entries={
-            "BPRRanker": dict(model="BPRRanker", params=dict(max_iter=30, n_iter_no_change=5, tol=0.0),
+            "BPRRanker": dict(model="BPRRanker", params=dict(max_iter=30, n_iter_no_change=5, tol=0.0,
+                                                             **_UNIFORM_BPR),
                               grid={"alpha": [0.001, 0.01], "fold_in": ["gradient"], "n_factors": [64],
                                     "n_negatives": [1]}),
         }),
@@ -379,10 +396,6 @@ STUDIES = {
 # default run stays within 5 minutes on 2 cores (early stopping took 84 epochs).
 PARAMS["latest-small"] = {p: dict(choices) for p, choices in PARAMS["ml100k"].items()}
 PARAMS["latest-small"]["P3"]["SequenceTransformer"] = {"dropout": 0.2, "max_seq_len": 50, "max_iter": 25}
-# BPR: 40 epochs instead of 80 for the same 5-minute budget (validation NDCG@100 on latest-small's
-# P2 users: 0.3093 after 40, 0.3106 after 80, 0.3051 after 30; tune_latest_small.md).
-for _p in ("P2", "P3", "P4"):
-    PARAMS["latest-small"][_p]["BPRRanker"] = dict(PARAMS["latest-small"][_p]["BPRRanker"], max_iter=40)
 # python -m benchmarks tune --dataset latest-small --protocol P1 (CPU, 2026-12-01;
 # benchmarks/results/tune_latest_small.md)
 PARAMS["latest-small"]["P1"].update({
