@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["index_batches", "sample_negatives", "AdaptiveNegatives", "gather_rows"]
+__all__ = ["index_batches", "sample_negatives", "AdaptiveNegatives", "is_positive", "gather_rows"]
 
 
 def index_batches(n, batch_size, generator, *, shuffle=True):

@@ -409,7 +409,7 @@ class BPRRanker(FactorMixin, TorchRecommender):
 
     Adaptive negatives (``negatives="adaptive"``): the per-factor item orders are refreshed
     from the current item table every ``n_items · log(n_items)`` drawn negatives (every
-    step at the default batch size on catalogues up to some 30k items), and a draw that is
+    step at the default batch size on catalogues up to some 14k items), and a draw that is
     one of the user's positives is replaced by a uniform non-positive. The fold-in then
     minimises the loss the training minimised: each negative is weighted by the sampler's
     probability of drawing it for the row's current vector, over every item in catalogues
@@ -454,11 +454,11 @@ class BPRRanker(FactorMixin, TorchRecommender):
                      "item_bias_": "item_bias.weight"}
     _structure = ("n_factors", "sparse_gradients")
 
-    def __init__(self, n_factors=128, *, alpha=0.005, negative_alpha=0.015, n_negatives=8, negatives="adaptive", adaptive_rank=0.1,
-                 n_candidates=1, exclude_positives=True, confidence=False, fold_in="gradient", fold_in_alpha=10.0,
-                 fold_in_steps=30, fold_in_learning_rate=0.05, init_std=0.1, optimizer="adam", learning_rate=0.01,
-                 batch_size=16384, max_iter=30, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
+    def __init__(self, n_factors=128, *, alpha=0.005, negative_alpha=0.015, n_negatives=8, negatives="adaptive",
+                 adaptive_rank=0.1, n_candidates=1, exclude_positives=True, confidence=False, fold_in="gradient",
+                 fold_in_alpha=10.0, fold_in_steps=30, fold_in_learning_rate=0.05, init_std=0.1, optimizer="adam",
+                 learning_rate=0.01, batch_size=16384, max_iter=30, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, lr_schedule=None, lr_cycle=2, checkpoint_every=0, checkpoint_path=None,
                  warm_start=False, device="auto", random_state=None, verbose=0):
         store_params(self, locals())
 
