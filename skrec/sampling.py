@@ -194,6 +194,10 @@ class AdaptiveNegatives:
         self._since = 0
         return self
 
+    def _factor_weights(self, user_vectors):
+        """``|p_uf| σ_f``, ``[B, d]``: the unnormalised probability of drawing along factor ``f``."""
+        return user_vectors.abs() * self.spread
+
     def rank_probabilities(self, items):
         """``(above, below)``, each ``[d, m]``: the probability that a draw along factor ``f`` is
         ``items[k]``, for a user whose ``f``-th coordinate is >= 0 (ranks from the top) or < 0
@@ -214,7 +218,7 @@ class AdaptiveNegatives:
         """``[B, m]``: the probability of drawing each item of ``tables`` (from
         :meth:`rank_probabilities`) for each user vector, before positives are excluded."""
         above, below = tables
-        weight = user_vectors.abs() * self.spread
+        weight = self._factor_weights(user_vectors)
         weight = weight / weight.sum(1, keepdim=True).clamp(min=torch.finfo(weight.dtype).tiny)
         up = user_vectors >= 0
         return (weight * up) @ above + (weight * ~up) @ below
@@ -230,8 +234,7 @@ class AdaptiveNegatives:
         B, K = user_vectors.shape[0], n_negatives
         d, n = self.order.shape
         device = user_vectors.device
-        weight = user_vectors.abs() * self.spread
-        cdf = torch.cumsum(weight, 1)
+        cdf = torch.cumsum(self._factor_weights(user_vectors), 1)
         u = torch.rand((B, K), generator=generator, device=device) * cdf[:, -1:]
         f = torch.searchsorted(cdf, u).clamp_(max=d - 1)  # [B, K] factors
         p = 1.0 / max(self.mean_rank * n, 1.0)

@@ -398,8 +398,7 @@ def pairwise_fold_in(batch, init, item_factors, item_bias, negatives, *, alpha, 
     QS = item_factors[negatives]  # [m, d]
     bS = item_bias[negatives] if item_bias is not None else None
     adaptive = callable(negative_weights)
-    omega = (torch.ones(m, device=init.device) if negative_weights is None or adaptive
-             else negative_weights).expand(1, -1)  # [1, m]
+    omega = torch.ones(m, device=init.device) if negative_weights is None or adaptive else negative_weights
     out = init.clone()
     for rows, mask, pos in padded_rows(batch, m, budget):
         items = batch.indices[pos]  # [b, L]
@@ -413,8 +412,10 @@ def pairwise_fold_in(batch, init, item_factors, item_bias, negatives, *, alpha, 
             neg_w = neg_w if keep is None else neg_w * keep
             return w / (length * neg_w.sum(1, keepdim=True)).clamp(min=1e-12), neg_w
 
-        fixed = None if adaptive else row_weights(omega.expand(rows.numel(), -1))
-        fixed = None if fixed is None else fixed[0].unsqueeze(-1) * fixed[1].unsqueeze(1)  # [b, L, m]
+        fixed = None  # with adaptive weights the pair weights change every step
+        if not adaptive:
+            a, neg_w = row_weights(omega.expand(rows.numel(), -1))
+            fixed = a.unsqueeze(-1) * neg_w.unsqueeze(1)  # [b, L, m]
 
         def gradient(u, Qi=Qi, bi=bi, fixed=fixed, row_weights=row_weights):
             # loss = Σ_lj a_l ω_j softplus(s_j - s_l) + alpha |u|²: with S = σ(s_j - s_l),
